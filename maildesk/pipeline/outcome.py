@@ -1,0 +1,32 @@
+"""What happened to one inbound message: every message ends in exactly one outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    TICKETED = "ticketed"
+    FOLLOWED_UP = "followed_up"
+    REJECTED = "rejected"  # P3/P1/too large: notice queued (rate limits permitting), mail kept
+    IGNORED = "ignored"  # duplicate, bounce without ticket, automatic mail...: reason says why
+    QUARANTINED = "quarantined"  # could not be processed; kept for `quarantine replay`
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: Kind
+    reason: str = ""
+    ticket_number: int | None = None
+    message_id: str | None = None
+    duplicate: bool = False  # R1: seen before, nothing new written
+
+    @property
+    def folder_role(self) -> str:
+        """Which IMAP folder the message belongs in after processing: processed|rejected|quarantine."""
+        if self.kind is Kind.REJECTED:
+            return "rejected"
+        if self.kind is Kind.QUARANTINED:
+            return "quarantine"
+        return "processed"
