@@ -1,0 +1,340 @@
+"""Configuration: TOML file + embedded defaults, validated at load.
+
+A typo in a key is an error naming the key and the file, never silently ignored.
+No I/O beyond reading the config file and the secret files it names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from maildesk.errors import ConfigError
+
+DEFAULT_SLA = {
+    "soporte": [4.0, 16.0, 40.0, 80.0],
+    "actividad": [4.0, 16.0, 40.0, 80.0],
+    "error": [4.0, 16.0, 40.0, 80.0],
+}
+
+
+@dataclass
+class SupportConfig:
+    address: str = "customerservice@localhost"
+    subject_prefix: str = "BITAM"
+    language: str = "es"
+    team_name: str = ""
+    default_type: str = "soporte"
+    default_priority: str = "media"
+    consulting: str = ""  # the consulting department named in out_of_scope notices (P15)
+
+
+@dataclass
+class DatabaseConfig:
+    url: str = "sqlite:///./maildesk.db"
+
+
+@dataclass
+class ImapConfig:
+    host: str = "localhost"
+    port: int = 993
+    ssl: bool = True
+    starttls: bool = False
+    username: str = ""
+    password_file: str = ""
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    rejected_folder: str = "Rejected"
+    quarantine_folder: str = "Quarantine"
+    idle: bool = True
+    poll_seconds: float = 60.0
+    batch_size: int = 100
+
+
+@dataclass
+class SmtpListenConfig:
+    host: str = "127.0.0.1"
+    port: int = 8025
+    max_connections: int = 50
+
+
+@dataclass
+class InboundConfig:
+    mode: str = "smtp"
+    imap: ImapConfig = field(default_factory=ImapConfig)
+    smtp: SmtpListenConfig = field(default_factory=SmtpListenConfig)
+    lmtp: SmtpListenConfig = field(default_factory=lambda: SmtpListenConfig(port=8024))
+
+
+@dataclass
+class OutboundConfig:
+    mode: str = "maildir"
+    host: str = "localhost"
+    port: int = 587
+    ssl: bool = False
+    starttls: bool = True
+    username: str = ""
+    password_file: str = ""
+    maildir: str = "./outbox"
+    max_attempts: int = 8
+    timeout: float = 30.0
+
+
+@dataclass
+class CalendarConfig:
+    timezone: str = "America/Mexico_City"
+    open: str = "08:30"
+    close: str = "19:00"
+    workdays: list[str] = field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    holidays_country: str = "MX"
+    extra_holidays: list[date] = field(default_factory=list)
+
+
+@dataclass
+class TimersConfig:
+    resolved_to_closed_business_days: int = 15
+    abandoned_after_days: int = 30
+    feature_decision_days: int = 10
+    feature_reminder_days: list[int] = field(default_factory=lambda: [8, 10])
+    interval_seconds: float = 120.0
+    bounce_suppress_days: int = 30
+
+
+@dataclass
+class AgentConfig:
+    email: str = ""
+    name: str = ""
+    skills: list[str] = field(default_factory=list)
+    products: list[str] = field(default_factory=list)
+    committee: bool = False
+
+
+@dataclass
+class CommitteeConfig:
+    address: str = ""
+
+
+@dataclass
+class EscalationConfig:
+    warn_at: float = 0.75
+    supervisors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TemplatesConfig:
+    directory: str = ""
+
+
+@dataclass
+class MetricsConfig:
+    listen: str = ""
+
+
+@dataclass
+class SecurityConfig:
+    trusted_authserv_ids: list[str] = field(default_factory=list)
+    require_authenticated_agents: bool | None = None  # None: true iff trusted ids are set
+    secret_file: str = ""
+
+
+@dataclass
+class LimitsConfig:
+    max_message_bytes: int = 25 * 1024 * 1024
+    notices_per_sender_per_hour: int = 3
+    auto_mails_per_recipient_per_day: int = 40
+
+
+@dataclass
+class Config:
+    support: SupportConfig = field(default_factory=SupportConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    inbound: InboundConfig = field(default_factory=InboundConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    calendar: CalendarConfig = field(default_factory=CalendarConfig)
+    sla: dict[str, Any] = field(default_factory=lambda: {"hours": dict(DEFAULT_SLA)})
+    timers: TimersConfig = field(default_factory=TimersConfig)
+    agents: list[AgentConfig] = field(default_factory=list)
+    committee: CommitteeConfig = field(default_factory=CommitteeConfig)
+    escalation: EscalationConfig = field(default_factory=EscalationConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    source: str = "<embedded defaults>"
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def sla_hours(self) -> dict[str, list[float]]:
+        return self.sla["hours"]
+
+    @property
+    def require_authenticated_agents(self) -> bool:
+        flag = self.security.require_authenticated_agents
+        return bool(self.security.trusted_authserv_ids) if flag is None else flag
+
+    @property
+    def support_domain(self) -> str:
+        return self.support.address.rpartition("@")[2] or "localhost"
+
+    def path(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(value)
+        return p if p.is_absolute() else self.base_dir / p
+
+
+_INTERNAL = {"source", "base_dir"}
+
+
+def _convert(value: Any, hint: Any, where: str, file: str) -> Any:
+    """Check one value against a type hint, converting where TOML is looser (int → float)."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{file}: [{where}] must be a table")
+        return _build(hint, value, where, file)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(value, args[0], where, file)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{file}: {where} must be a list")
+        return [_convert(v, item, f"{where}[{i}]", file) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{file}: {where} must be a table")
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is Any:
+        return value
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(
+            f"{file}: {where} must be {hint.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _build(cls: Any, data: dict[str, Any], prefix: str, file: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)} - _INTERNAL
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"[{prefix}] " if prefix else ""
+        raise ConfigError(
+            f"{file}: unknown key {where}{unknown[0]!r} (known: {', '.join(sorted(names))})"
+        )
+    kwargs = {
+        key: _convert(value, hints[key], f"{prefix}.{key}" if prefix else key, file)
+        for key, value in data.items()
+    }
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    from maildesk.domain.calendar import BusinessCalendar
+    from maildesk.domain.sla import PRIORITIES, TYPES
+
+    f = cfg.source
+    if "@" not in cfg.support.address:
+        raise ConfigError(f"{f}: support.address must be an e-mail address")
+    if cfg.support.language not in ("es", "en"):
+        raise ConfigError(f"{f}: support.language must be 'es' or 'en'")
+    if cfg.support.default_type not in TYPES:
+        raise ConfigError(f"{f}: support.default_type must be one of {', '.join(TYPES)}")
+    if cfg.support.default_priority not in PRIORITIES:
+        raise ConfigError(f"{f}: support.default_priority must be one of {', '.join(PRIORITIES)}")
+    if cfg.inbound.mode not in ("imap", "smtp", "lmtp", "none"):
+        raise ConfigError(f"{f}: inbound.mode must be imap, smtp, lmtp or none")
+    if cfg.outbound.mode not in ("smtp", "maildir"):
+        raise ConfigError(f"{f}: outbound.mode must be smtp or maildir")
+    if cfg.outbound.max_attempts < 1:
+        raise ConfigError(f"{f}: outbound.max_attempts must be at least 1")
+    if not 0 < cfg.escalation.warn_at < 1:
+        raise ConfigError(f"{f}: escalation.warn_at must be between 0 and 1")
+    hours = cfg.sla.get("hours", {})
+    if set(cfg.sla) - {"hours"}:
+        raise ConfigError(f"{f}: unknown key [sla] {sorted(set(cfg.sla) - {'hours'})[0]!r}")
+    for type_, row in hours.items():
+        if type_ not in TYPES:
+            raise ConfigError(f"{f}: sla.hours.{type_}: unknown type (known: {', '.join(TYPES)})")
+        ok = isinstance(row, list) and len(row) == 4
+        if not ok or not all(isinstance(h, int | float) and h > 0 for h in row):
+            raise ConfigError(
+                f"{f}: sla.hours.{type_} must be 4 positive hours [urgente, alta, media, baja]"
+            )
+        hours[type_] = [float(h) for h in row]
+    c = cfg.calendar
+    try:
+        BusinessCalendar(c.timezone, c.open, c.close, c.workdays, c.holidays_country or None,
+                         c.extra_holidays)
+    except (ValueError, KeyError, NotImplementedError) as exc:
+        raise ConfigError(f"{f}: [calendar] {exc}") from None
+    for i, agent in enumerate(cfg.agents):
+        if "@" not in agent.email:
+            raise ConfigError(f"{f}: agents[{i}].email must be an e-mail address")
+        agent.email = agent.email.lower()
+        for skill in agent.skills:
+            if skill not in TYPES:
+                raise ConfigError(f"{f}: agents[{i}].skills: unknown type {skill!r}")
+    for name in ("password_file",):
+        for section, sub in (("inbound.imap", cfg.inbound.imap), ("outbound", cfg.outbound)):
+            if getattr(sub, name) and not cfg.path(getattr(sub, name)).exists():
+                if (section == "inbound.imap" and cfg.inbound.mode == "imap") or (
+                    section == "outbound" and cfg.outbound.mode == "smtp"
+                ):
+                    raise ConfigError(f"{f}: {section}.{name}: no such file")
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the config: explicit path, else $MAILDESK_CONFIG, else ./maildesk.toml, else defaults."""
+    if path is None:
+        env = os.environ.get("MAILDESK_CONFIG")
+        if env:
+            path = env
+        elif Path("maildesk.toml").exists():
+            path = "maildesk.toml"
+    if path is None:
+        cfg = Config()
+        _validate(cfg)
+        return cfg
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    return config_from_dict(data, str(file), file.resolve().parent)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<dict>", base: Path | None = None) -> Config:
+    """Build and validate a Config from parsed TOML (also used by tests)."""
+    if "sla" in data and "hours" in data["sla"]:
+        data = {**data, "sla": {**data["sla"], "hours": dict(data["sla"]["hours"])}}
+    cfg = _build(Config, data, "", source)
+    if "sla" not in data:
+        cfg.sla = {"hours": {k: list(v) for k, v in DEFAULT_SLA.items()}}
+    cfg.source = source
+    cfg.base_dir = base or Path.cwd()
+    _validate(cfg)
+    return cfg
+
+
+def read_secret(cfg: Config, value: str, key: str) -> str:
+    """Read a secret from a file named in the config (never from the config itself)."""
+    try:
+        return cfg.path(value).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{cfg.source}: {key}: cannot read {value}: {exc.strerror}") from None

@@ -1,0 +1,270 @@
+"""SQLAlchemy models: the durable state of maildesk (same schema on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, whatever the backend stores."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Setting(Base):
+    """Small key/value facts the program keeps for itself (e.g. the generated HMAC secret)."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    versions: Mapped[list[str]] = mapped_column(JSON, default=list)  # oldest → newest
+
+    @property
+    def supported_versions(self) -> list[str]:
+        return list(self.versions[-2:])
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    policy: Mapped[str] = mapped_column(String(20), default="standard")
+    support_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    max_contacts: Mapped[int] = mapped_column(Integer, default=1)
+    products: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    contacts: Mapped[list[Contact]] = relationship(back_populates="customer")
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(300), default="")
+    phone: Mapped[str] = mapped_column(String(100), default="")
+    cloud_space: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    suppressed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    customer: Mapped[Customer] = relationship(back_populates="contacts")
+
+
+class Agent(Base):
+    """Agents come from config (or the registry); kept here for assignment and history."""
+
+    __tablename__ = "agents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(300), default="")
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    products: Mapped[list[str]] = mapped_column(JSON, default=list)
+    committee: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_state_resolved", "state", "resolved_at"),
+        Index("ix_tickets_state_sla", "state", "sla_due_at"),
+        Index("ix_tickets_state_agent_public", "state", "last_agent_public_at"),
+        Index("ix_tickets_state_type_set", "state", "type", "type_set_at"),
+        {"sqlite_autoincrement": True},
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    product: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    product_version: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    unsupported_version: Mapped[bool] = mapped_column(Boolean, default=False)
+    type: Mapped[str] = mapped_column(String(30))
+    priority: Mapped[str] = mapped_column(String(10))
+    unclassified: Mapped[bool] = mapped_column(Boolean, default=True)
+    state: Mapped[str] = mapped_column(String(10), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    type_set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolution_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    follows_up: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), nullable=True)
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sla_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sla_warned: Mapped[bool] = mapped_column(Boolean, default=False)
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    viable: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    feature_reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    last_customer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_agent_public_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    customer: Mapped[Customer] = relationship()
+    requester: Mapped[Contact] = relationship()
+    assignee: Mapped[Agent | None] = relationship()
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="ticket", order_by="Message.id"
+    )
+    events: Mapped[list[Event]] = relationship(order_by="Event.id")
+
+
+class Blob(Base):
+    """Content-addressed bytes: raw mails and attachments, stored once per sha256."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_number: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.number"), index=True, nullable=True
+    )
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    kind: Mapped[str] = mapped_column(String(10))  # customer | agent | note | notice
+    from_addr: Mapped[str] = mapped_column(String(320), default="")
+    to_addrs: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    body: Mapped[str] = mapped_column(Text, default="")
+    full_text: Mapped[str] = mapped_column(Text, default="")
+    raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), nullable=True)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    ticket: Mapped[Ticket | None] = relationship(back_populates="messages")
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+
+
+class Event(Base):
+    """Audit trail: every change, who did it, when, from what to what."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_number: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.number"), index=True, nullable=True
+    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(50))
+    actor: Mapped[str] = mapped_column(String(320), default="system")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Inbox(Base):
+    """Ledger of every inbound message and its one outcome; the unique key makes R1 hold."""
+
+    __tablename__ = "inbound"
+    __table_args__ = (UniqueConstraint("message_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_key: Mapped[str] = mapped_column(String(998))
+    message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(500), default="")
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    ticket_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), nullable=True)
+
+
+class Quarantine(Base):
+    """Messages that failed; kept with the error so an operator can replay them after a fix."""
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(500), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    raw_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    replay_outcome: Mapped[str | None] = mapped_column(String(50), nullable=True)
+
+
+class Outbox(Base):
+    """Mail to send, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "due_at"),
+        Index("ix_outbox_rcpt", "to_addr", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ticket_number: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    template: Mapped[str] = mapped_column(String(50))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    to_addr: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
