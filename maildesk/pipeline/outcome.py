@@ -24,7 +24,7 @@ class Outcome:
 
     @property
     def folder_role(self) -> str:
-        """Which IMAP folder the message belongs in after processing: processed|rejected|quarantine."""
+        """The IMAP folder the message goes to: processed | rejected | quarantine."""
         if self.kind is Kind.REJECTED:
             return "rejected"
         if self.kind is Kind.QUARANTINED:

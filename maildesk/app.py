@@ -1,0 +1,91 @@
+"""The wired application: config, database, calendars, templates and the HMAC secret.
+
+Entry points (CLI, daemon, tests) build one App and hand it to the pipeline and timers.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import select
+
+from maildesk.config import Config, read_secret
+from maildesk.domain.calendar import BusinessCalendar
+from maildesk.mail.msgid import make_message_id, verify_message_id
+from maildesk.store.db import Database
+from maildesk.store.models import Agent, Setting
+
+
+class App:
+    def __init__(self, cfg: Config, db: Database | None = None) -> None:
+        self.cfg = cfg
+        self.db = db or Database(cfg.database.url)
+        c = cfg.calendar
+        self.calendar = BusinessCalendar(
+            c.timezone, c.open, c.close, c.workdays, c.holidays_country or None, c.extra_holidays
+        )
+        self.calendar_24x7 = BusinessCalendar.always(c.timezone)
+
+    def calendar_for(self, policy: str) -> BusinessCalendar:
+        """The SLA calendar of a customer's policy (P9: 7x24 counts wall-clock hours)."""
+        return self.calendar_24x7 if policy == "7x24" else self.calendar
+
+    @cached_property
+    def templates(self):
+        from maildesk.outbound.templates import Templates
+
+        directory = self.cfg.templates.directory
+        override = self.cfg.path(directory) if directory else None
+        return Templates(self.cfg.support.language, override)
+
+    @cached_property
+    def secret(self) -> bytes:
+        """HMAC key for our Message-IDs: security.secret_file, else generated once in the DB."""
+        if self.cfg.security.secret_file:
+            sec = self.cfg.security.secret_file
+            return read_secret(self.cfg, sec, "security.secret_file").encode()
+        with self.db.transaction() as s:
+            row = s.get(Setting, "hmac_secret")
+            if row is None:
+                row = Setting(key="hmac_secret", value=secrets.token_hex(32))
+                s.add(row)
+            return row.value.encode()
+
+    def new_message_id(self, ticket_number: int | None) -> str:
+        return make_message_id(self.secret, self.cfg.support_domain, ticket_number)
+
+    def our_ticket_ref(self, message_id: str) -> int | None:
+        """Ticket number carried by one of our Message-IDs (0: ours, no ticket; None: not ours)."""
+        return verify_message_id(self.secret, message_id)
+
+    def sync_agents(self) -> None:
+        """Mirror the configured agents into the agents table (deactivate removed ones)."""
+        wanted = {a.email: a for a in self.cfg.agents}
+        with self.db.transaction() as s:
+            existing = {a.email: a for a in s.scalars(select(Agent))}
+            for email, agent in existing.items():
+                if email not in wanted and agent.active:
+                    agent.active = False
+            for email, conf in wanted.items():
+                row = existing.get(email) or Agent(email=email)
+                row.name = conf.name or email
+                row.skills = list(conf.skills)
+                row.products = list(conf.products)
+                row.committee = conf.committee
+                row.active = True
+                s.add(row)
+
+    def prepare(self) -> None:
+        """Schema up to date and agents synced: what every command that touches data needs."""
+        self.db.upgrade()
+        self.sync_agents()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.cfg.path(self.cfg.outbound.maildir)

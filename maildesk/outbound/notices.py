@@ -1,0 +1,207 @@
+"""Queue outgoing mail in the outbox, in the caller's transaction (transactional outbox).
+
+Every automatic mail passes the loop guards here: bounce suppression (R2), the per-sender
+notice rate (R5) and the per-recipient daily cap, so no rule elsewhere re-implements them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from maildesk.outbound.compose import compose
+from maildesk.store.models import Contact, Event, Message, Outbox, Ticket
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+# Notices answering mail that opened no ticket: the ones an attacker could use to make us
+# spam a forged sender, so they get the tight hourly limit (R5).
+REJECTION_NOTICES = frozenset({"rejected_unregistered", "contract_expired", "too_large"})
+
+
+@dataclass(frozen=True)
+class Queued:
+    outbox_id: int
+    message_id: str
+
+
+def support_context(app: App) -> dict[str, Any]:
+    c = app.cfg
+    es = c.support.language == "es"
+    days = "lunes a viernes" if es else "Monday to Friday"
+    tz = (
+        "hora del centro"
+        if es and c.calendar.timezone == "America/Mexico_City"
+        else (c.calendar.timezone)
+    )
+    word = "de" if es else "from"
+    to = "a" if es else "to"
+    return {
+        "address": c.support.address,
+        "prefix": c.support.subject_prefix,
+        "team_name": c.support.team_name or ("Soporte técnico" if es else "Technical support"),
+        "hours_text": f"{days} {word} {c.calendar.open} {to} {c.calendar.close} ({tz})",
+        "timezone": c.calendar.timezone,
+    }
+
+
+def ticket_tag(app: App, number: int) -> str:
+    return f"[{app.cfg.support.subject_prefix} #{number}]"
+
+
+def ticket_context(app: App, t: Ticket) -> dict[str, Any]:
+    """What templates may know about a ticket (plain data, local times)."""
+    tz = app.calendar.tz
+    return {
+        "number": t.number,
+        "tag": ticket_tag(app, t.number),
+        "subject": t.subject,
+        "state": t.state,
+        "type": t.type,
+        "priority": t.priority,
+        "unclassified": t.unclassified,
+        "customer": t.customer.name,
+        "requester_name": t.requester.name,
+        "requester_email": t.requester.email,
+        "requester_phone": t.requester.phone or "",
+        "product": t.product or "",
+        "product_version": t.product_version or "",
+        "created_at": t.created_at.astimezone(tz),
+        "sla_due_at": t.sla_due_at.astimezone(tz) if t.sla_due_at else None,
+        "follows_up": t.follows_up,
+        "assignee_name": t.assignee.name if t.assignee else "",
+        "resolution_reason": t.resolution_reason or "",
+    }
+
+
+def thread_ids(s: Session, ticket_number: int) -> list[str]:
+    """Message-IDs of a ticket's conversation, oldest first (for References)."""
+    rows = s.scalars(
+        select(Message.message_id)
+        .where(Message.ticket_number == ticket_number, Message.message_id.is_not(None))
+        .order_by(Message.id)
+    )
+    return [r for r in rows if r]
+
+
+def _blocked(s: Session, app: App, to: str, template: str, now: datetime) -> str | None:
+    """Why an automatic mail to `to` must not go out now, or None."""
+    contact = s.scalar(select(Contact).where(Contact.email == to))
+    if contact and contact.suppressed_until and contact.suppressed_until > now:
+        return "recipient suppressed after a permanent bounce"
+    limits = app.cfg.limits
+    day = s.scalar(
+        select(func.count(Outbox.id)).where(
+            Outbox.to_addr == to,
+            Outbox.automatic.is_(True),
+            Outbox.created_at > now - timedelta(days=1),
+        )
+    )
+    if day >= limits.auto_mails_per_recipient_per_day:
+        return "daily cap of automatic mail to this address reached"
+    if template in REJECTION_NOTICES:
+        hour = s.scalar(
+            select(func.count(Outbox.id)).where(
+                Outbox.to_addr == to,
+                Outbox.template.in_(REJECTION_NOTICES),
+                Outbox.created_at > now - timedelta(hours=1),
+            )
+        )
+        if hour >= limits.notices_per_sender_per_hour:
+            return "notice rate limit for this sender reached"
+    return None
+
+
+def queue_mail(
+    s: Session,
+    app: App,
+    *,
+    template: str,
+    to: str,
+    now: datetime,
+    ticket: Ticket | None = None,
+    context: dict[str, Any] | None = None,
+    automatic: bool = True,
+    auto_submitted: str = "auto-replied",
+    in_reply_to: str | None = None,
+    reply_to: str | None = None,
+    kind: str = "notice",
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    recipient_name: str = "",
+    record: bool = True,
+) -> Queued | None:
+    """Render, compose and queue one mail; None (with an event) when a loop guard stops it."""
+    to = to.lower()
+    if automatic:
+        why = _blocked(s, app, to, template, now)
+        if why:
+            s.add(
+                Event(
+                    ticket_number=ticket.number if ticket else None,
+                    at=now,
+                    kind="notice_suppressed",
+                    detail={"template": template, "to": to, "reason": why},
+                )
+            )
+            return None
+    ctx: dict[str, Any] = {"support": support_context(app), "recipient_name": recipient_name}
+    if ticket is not None:
+        ctx["ticket"] = ticket_context(app, ticket)
+    ctx.update(context or {})
+    rendered = app.templates.render(template, **ctx)
+    number = ticket.number if ticket else None
+    message_id = app.new_message_id(number)
+    refs = thread_ids(s, number) if number else ([in_reply_to] if in_reply_to else [])
+    if in_reply_to and in_reply_to not in refs:
+        refs.append(in_reply_to)
+    raw = compose(
+        from_addr=app.cfg.support.address,
+        from_name=ctx["support"]["team_name"],
+        to=to,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=message_id,
+        date=now,
+        loop_address=app.cfg.support.address,
+        auto_submitted=auto_submitted if automatic else None,
+        in_reply_to=in_reply_to or (refs[-1] if refs else None),
+        references=refs,
+        reply_to=reply_to,
+        attachments=attachments,
+    )
+    row = Outbox(
+        created_at=now,
+        due_at=now,
+        ticket_number=number,
+        template=template,
+        automatic=automatic,
+        to_addr=to,
+        message_id=message_id,
+        raw=raw,
+    )
+    s.add(row)
+    if record:
+        s.add(
+            Message(
+                ticket_number=number,
+                direction="out",
+                kind=kind,
+                from_addr=app.cfg.support.address,
+                to_addrs=to,
+                subject=rendered.subject,
+                message_id=message_id,
+                at=now,
+                body=rendered.text,
+                full_text=rendered.text,
+                public=kind != "note",
+            )
+        )
+    s.flush()
+    return Queued(row.id, message_id)

@@ -1,0 +1,231 @@
+"""T5: deliver what the outbox holds, to SMTP or a maildir, at least once, never twice at once.
+
+Rows are claimed with a lease (state `sending`, `due_at` pushed forward) so several senders
+never take the same row (PostgreSQL: FOR UPDATE SKIP LOCKED); a sender that dies mid-way
+leaves rows whose lease expires and another sender retries them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mailbox
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import getaddresses
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import func, select
+
+from maildesk.config import read_secret
+from maildesk.store.models import Outbox
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+log = logging.getLogger("maildesk.outbox")
+LEASE = timedelta(minutes=5)
+BACKOFF_BASE = 30.0  # seconds; doubles per attempt
+BACKOFF_CAP = 3600.0
+
+
+class PermanentError(Exception):
+    """The peer refused for good (5xx): retrying cannot help."""
+
+
+class Transport(Protocol):
+    def send(self, sender: str, rcpt: str, raw: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+class MaildirTransport:
+    """Embedded default: each mail becomes a file in ./outbox/new (tmp then rename)."""
+
+    def __init__(self, path: str) -> None:
+        self.box = mailbox.Maildir(path, create=True)
+
+    def send(self, sender: str, rcpt: str, raw: bytes) -> None:
+        self.box.add(raw)
+
+    def close(self) -> None:
+        self.box.close()
+
+
+class SmtpTransport:
+    """One SMTP session per flush: implicit TLS or STARTTLS, AUTH with a password file."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        o = self.app.cfg.outbound
+        ctx = ssl.create_default_context()
+        if o.ssl:
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(o.host, o.port, timeout=o.timeout, context=ctx)
+        else:
+            conn = smtplib.SMTP(o.host, o.port, timeout=o.timeout)
+            if o.starttls:
+                conn.starttls(context=ctx)
+        if o.username:
+            password = read_secret(self.app.cfg, o.password_file, "outbound.password_file")
+            conn.login(o.username, password)
+        return conn
+
+    def send(self, sender: str, rcpt: str, raw: bytes) -> None:
+        if self.conn is None:
+            self.conn = self._connect()
+        try:
+            self.conn.sendmail(sender, [rcpt], raw)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code = next(iter(exc.recipients.values()))[0]
+            if 500 <= code < 600:
+                raise PermanentError(f"{code} {exc.recipients}") from exc
+            raise
+        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+            if 500 <= exc.smtp_code < 600:
+                raise PermanentError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+            raise
+        except smtplib.SMTPServerDisconnected:
+            self.conn = None
+            raise
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.conn.quit()
+            self.conn = None
+
+
+def make_transport(app: App) -> Transport:
+    if app.cfg.outbound.mode == "maildir":
+        return MaildirTransport(str(app.outbox_dir))
+    return SmtpTransport(app)
+
+
+@dataclass
+class FlushReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Capped exponential backoff after the given number of failed attempts."""
+    return timedelta(seconds=min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP))
+
+
+def claim(app: App, now: datetime, limit: int) -> list[Outbox]:
+    """Take up to `limit` due rows for this sender (a lease, committed at once)."""
+    with app.db.transaction() as s:
+        q = (
+            select(Outbox)
+            .where(Outbox.state.in_(("pending", "sending")), Outbox.due_at <= now)
+            .order_by(Outbox.due_at, Outbox.id)
+            .limit(limit)
+        )
+        if app.db.dialect == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows = list(s.scalars(q))
+        for row in rows:
+            row.state = "sending"
+            row.due_at = now + LEASE
+        return rows
+
+
+def _recipient(row: Outbox) -> str:
+    return getaddresses([row.to_addr])[0][1] or row.to_addr
+
+
+def _finish(app: App, row_id: int, now: datetime, error: str | None, permanent: bool) -> str:
+    """Record the result of one attempt: sent, retry later, or give up (and alert)."""
+    from maildesk.outbound.notices import queue_mail
+
+    with app.db.transaction() as s:
+        row = s.get(Outbox, row_id)
+        if row is None:
+            return "gone"
+        row.attempts += 1
+        if error is None:
+            row.state, row.sent_at, row.last_error = "sent", now, None
+            return "sent"
+        row.last_error = error[:2000]
+        if permanent or row.attempts >= app.cfg.outbound.max_attempts:
+            row.state = "failed"
+            if row.template != "delivery_failed":
+                subject = ""
+                for line in row.raw.split(b"\n", 40):
+                    if line.lower().startswith(b"subject:"):
+                        subject = line[8:].decode("utf-8", "replace").strip()
+                for admin in app.cfg.escalation.supervisors:
+                    queue_mail(
+                        s,
+                        app,
+                        template="delivery_failed",
+                        to=admin,
+                        now=now,
+                        auto_submitted="auto-generated",
+                        record=False,
+                        context={
+                            "recipient": row.to_addr,
+                            "original_subject": subject,
+                            "attempts": row.attempts,
+                            "last_error": row.last_error,
+                        },
+                    )
+            log.error(
+                "outbox gave up id=%s to=%s attempts=%s error=%s",
+                row.id,
+                row.to_addr,
+                row.attempts,
+                error,
+            )
+            return "failed"
+        row.state = "pending"
+        row.due_at = now + backoff(row.attempts)
+        return "retry"
+
+
+def flush(
+    app: App, now: datetime | None = None, limit: int = 500, transport: Transport | None = None
+) -> FlushReport:
+    """Send every due row once (T5); returns counts. Safe to run from several processes."""
+    report = FlushReport()
+    own = transport is None
+    transport = transport or make_transport(app)
+    try:
+        while True:
+            t = now or datetime.now(UTC)
+            rows = claim(app, t, limit)
+            if not rows:
+                break
+            for row in rows:
+                error, permanent = None, False
+                try:
+                    transport.send(app.cfg.support.address, _recipient(row), row.raw)
+                except PermanentError as exc:
+                    error, permanent = str(exc), True
+                except (smtplib.SMTPException, OSError) as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                result = _finish(app, row.id, now or datetime.now(UTC), error, permanent)
+                if result == "sent":
+                    report.sent += 1
+                elif result == "retry":
+                    report.retried += 1
+                elif result == "failed":
+                    report.failed += 1
+                if error:
+                    report.errors.append(f"{row.to_addr}: {error}")
+    finally:
+        if own:
+            transport.close()
+    return report
+
+
+def pending_count(app: App) -> int:
+    with app.db.transaction() as s:
+        q = select(func.count(Outbox.id)).where(Outbox.state.in_(("pending", "sending")))
+        return s.scalar(q) or 0

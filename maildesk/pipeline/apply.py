@@ -1,0 +1,366 @@
+"""Apply a routing Decision: the only writer for inbound mail, inside the caller's transaction.
+
+Ticket, message, attachment, event and outbox rows are all written here in ONE transaction,
+so a crash leaves all of it or none of it (transactional outbox).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk.mail.classify import Classification
+from maildesk.mail.inbound import Inbound
+from maildesk.mail.refs import clean_subject
+from maildesk.outbound.notices import queue_mail
+from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.route import Action, Decision, Facts
+from maildesk.pipeline.tickets import add_event, assign, pick_assignee, recompute_sla, transition
+from maildesk.store.models import (
+    Agent,
+    Attachment,
+    Blob,
+    Contact,
+    Customer,
+    Event,
+    Inbox,
+    Message,
+    Product,
+    Ticket,
+)
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+
+def store_blob(s: Session, data: bytes, sha256: str) -> str:
+    """Content-addressed storage: the same bytes are kept once."""
+    if s.get(Blob, sha256) is None:
+        s.add(Blob(sha256=sha256, size=len(data), data=data))
+        s.flush()
+    return sha256
+
+
+def record_inbound(
+    s: Session,
+    app: App,
+    msg: Inbound,
+    raw: bytes,
+    raw_sha: str,
+    source: str,
+    now: datetime,
+    key: str,
+) -> Inbox:
+    """The ledger row first: its unique key makes a concurrent duplicate fail early (R1)."""
+    row = Inbox(
+        message_key=key,
+        message_id=msg.message_id,
+        received_at=now,
+        source=source[:500],
+        sender=msg.from_addr[:320],
+        subject=msg.subject[:998],
+        outcome="pending",
+        raw_sha256=store_blob(s, raw, raw_sha),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def store_message(
+    s: Session,
+    msg: Inbound,
+    raw_sha: str,
+    ticket: Ticket | None,
+    now: datetime,
+    kind: str,
+    public: bool = True,
+    body: str | None = None,
+) -> Message:
+    m = Message(
+        ticket_number=ticket.number if ticket else None,
+        direction="in",
+        kind=kind,
+        from_addr=msg.from_addr,
+        to_addrs=", ".join(msg.to + msg.cc),
+        subject=msg.subject,
+        message_id=msg.message_id,
+        at=now,
+        body=msg.new_content if body is None else body,
+        full_text=msg.text,
+        raw_sha256=raw_sha,
+        public=public,
+    )
+    s.add(m)
+    s.flush()
+    for att in msg.attachments:
+        store_blob(s, att.data, att.sha256)
+        s.add(
+            Attachment(
+                message_pk=m.id,
+                filename=att.filename,
+                content_type=att.content_type,
+                size=att.size,
+                sha256=att.sha256,
+            )
+        )
+    return m
+
+
+def _pick_product(customer: Customer, msg: Inbound) -> tuple[str | None, str | None]:
+    """The affected product (P5): the only one the customer has, or the one the mail names."""
+    products = customer.products or []
+    if len(products) == 1:
+        return products[0]["name"], products[0].get("version") or None
+    text = f"{msg.subject}\n{msg.new_content}".lower()
+    named = [p for p in products if p["name"].lower() in text]
+    if len(named) == 1:
+        return named[0]["name"], named[0].get("version") or None
+    return None, None
+
+
+def notify_agents(s: Session, app: App, t: Ticket, msg: Inbound, now: datetime, event: str) -> None:
+    """§4: the assignee, or every agent skilled in the ticket's type (else all), is told."""
+    if t.assignee is not None:
+        agents = [t.assignee]
+    else:
+        active = list(s.scalars(select(Agent).where(Agent.active.is_(True))))
+        agents = [a for a in active if t.type in a.skills] or active
+    for agent in agents:
+        queue_mail(
+            s,
+            app,
+            template="agent_notification",
+            to=agent.email,
+            now=now,
+            ticket=t,
+            recipient_name=agent.name,
+            auto_submitted="auto-generated",
+            reply_to=app.cfg.support.address,
+            in_reply_to=msg.message_id,
+            record=False,
+            context={
+                "event": event,
+                "body": msg.new_content,
+                "sender": msg.from_addr,
+                "attachments": [{"filename": a.filename, "size": a.size} for a in msg.attachments],
+                "sla_due_at": t.sla_due_at.astimezone(app.calendar.tz) if t.sla_due_at else None,
+            },
+        )
+
+
+def create_ticket(
+    s: Session,
+    app: App,
+    msg: Inbound,
+    raw_sha: str,
+    contact: Contact,
+    now: datetime,
+    decision: Decision,
+    acknowledge: bool,
+) -> Ticket:
+    customer = contact.customer
+    product, version = _pick_product(customer, msg)
+    t = Ticket(
+        subject=clean_subject(msg.subject, app.cfg.support.subject_prefix)[:998] or "(no subject)",
+        customer=customer,
+        requester=contact,
+        product=product,
+        product_version=version,
+        type=app.cfg.support.default_type,
+        priority=app.cfg.support.default_priority,
+        unclassified=True,
+        state="open",
+        created_at=now,
+        updated_at=now,
+        type_set_at=now,
+        follows_up=decision.follows_up,
+        last_customer_at=now,
+    )
+    recompute_sla(app, t)
+    s.add(t)
+    s.flush()
+    add_event(
+        s,
+        t,
+        now,
+        "created",
+        msg.from_addr,
+        rule=decision.rule,
+        reason=decision.reason,
+        follows_up=decision.follows_up,
+    )
+    store_message(s, msg, raw_sha, t, now, "customer")
+    if product and version:
+        catalogue = s.get(Product, product)
+        if catalogue is not None and version not in catalogue.supported_versions:
+            t.unsupported_version = True
+            add_event(
+                s,
+                t,
+                now,
+                "unsupported_version",
+                version=version,
+                supported=catalogue.supported_versions,
+            )
+            if acknowledge:
+                queue_mail(
+                    s,
+                    app,
+                    template="unsupported_version",
+                    to=contact.email,
+                    now=now,
+                    ticket=t,
+                    in_reply_to=msg.message_id,
+                    recipient_name=contact.name,
+                    context={
+                        "version": version,
+                        "supported_versions": catalogue.supported_versions,
+                    },
+                )
+    agent = pick_assignee(s, t)
+    if agent is not None:
+        assign(s, t, agent, now, "system")
+    if acknowledge:
+        template = decision.notice or "acknowledgement"
+        ctx = {"missing_phone": not contact.phone}
+        if decision.follows_up:
+            ctx["old_number"] = decision.follows_up
+        queue_mail(
+            s,
+            app,
+            template=template,
+            to=contact.email,
+            now=now,
+            ticket=t,
+            in_reply_to=msg.message_id,
+            recipient_name=contact.name,
+            context=ctx,
+        )
+    notify_agents(s, app, t, msg, now, "new")
+    return t
+
+
+def _reject(
+    s: Session,
+    app: App,
+    msg: Inbound,
+    decision: Decision,
+    facts: Facts,
+    now: datetime,
+    silent: bool,
+) -> None:
+    if silent or not msg.from_addr or decision.notice is None:
+        return
+    ctx: dict[str, object] = {"original_subject": msg.subject, "sender": msg.from_addr}
+    if decision.notice == "contract_expired":
+        ctx["support_until"] = facts.sender.support_until
+    elif decision.notice == "too_large":
+        ctx.update(size_bytes=msg.size, limit_bytes=app.cfg.limits.max_message_bytes)
+    queue_mail(
+        s,
+        app,
+        template=decision.notice,
+        to=msg.from_addr,
+        now=now,
+        in_reply_to=msg.message_id,
+        context=ctx,
+    )
+
+
+def _bounce(
+    s: Session, app: App, t: Ticket, msg: Inbound, cls: Classification, raw_sha: str, now: datetime
+) -> None:
+    store_message(s, msg, raw_sha, t, now, "notice", public=False)
+    add_event(
+        s,
+        t,
+        now,
+        "bounce",
+        msg.from_addr,
+        permanent=cls.bounce_permanent,
+        recipients=list(cls.bounce_recipients),
+    )
+    if not cls.bounce_permanent:
+        return
+    days = app.cfg.timers.bounce_suppress_days
+    for address in cls.bounce_recipients:
+        contact = s.scalar(select(Contact).where(Contact.email == address.lower()))
+        if contact is not None:
+            contact.suppressed_until = now + timedelta(days=days)
+            s.add(
+                Event(
+                    contact_id=contact.id,
+                    ticket_number=t.number,
+                    at=now,
+                    kind="contact_suppressed",
+                    detail={"until": contact.suppressed_until.isoformat(), "days": days},
+                )
+            )
+
+
+def apply_decision(
+    s: Session,
+    app: App,
+    msg: Inbound,
+    raw_sha: str,
+    cls: Classification,
+    facts: Facts,
+    decision: Decision,
+    now: datetime,
+) -> Outcome:
+    """Write what the decision says; returns the one outcome of this message."""
+    a = decision.action
+    silent = cls.suppress_autoreply
+    ticket = s.get(Ticket, decision.ticket) if decision.ticket else None
+    if a is Action.IGNORE:
+        return Outcome(Kind.IGNORED, decision.reason)
+    if a is Action.BOUNCE_ON_TICKET and ticket is not None:
+        _bounce(s, app, ticket, msg, cls, raw_sha, now)
+        return Outcome(Kind.FOLLOWED_UP, "bounce", ticket.number)
+    if a is Action.AUTO_ON_TICKET and ticket is not None:
+        store_message(s, msg, raw_sha, ticket, now, "notice", public=False)
+        add_event(s, ticket, now, "auto_reply", msg.from_addr, reason=decision.reason)
+        return Outcome(Kind.FOLLOWED_UP, decision.reason, ticket.number)
+    if a is Action.AGENT_MAIL:
+        from maildesk.pipeline.agent_mail import handle_agent_mail
+
+        return handle_agent_mail(s, app, msg, raw_sha, facts, ticket, now)
+    if a is Action.REJECT:
+        _reject(s, app, msg, decision, facts, now, silent)
+        return Outcome(Kind.REJECTED, decision.reason)
+    contact = s.get(Contact, facts.sender.contact_id)
+    assert contact is not None  # R5 guarantees a registered sender from here on
+    if a is Action.NEW_TICKET:
+        t = create_ticket(s, app, msg, raw_sha, contact, now, decision, acknowledge=not silent)
+        return Outcome(Kind.TICKETED, decision.reason, t.number)
+    assert ticket is not None
+    store_message(s, msg, raw_sha, ticket, now, "customer")
+    ticket.last_customer_at = now
+    ticket.updated_at = now
+    if a is Action.CONFIRM:
+        add_event(s, ticket, now, "customer_confirmed", msg.from_addr)
+        return Outcome(Kind.FOLLOWED_UP, "customer confirmed", ticket.number)
+    if a is Action.REOPEN:
+        transition(s, ticket, "open", now, msg.from_addr, "customer reply")
+        add_event(s, ticket, now, "reopened", msg.from_addr)
+        if not silent:
+            queue_mail(
+                s,
+                app,
+                template="reopened",
+                to=contact.email,
+                now=now,
+                ticket=ticket,
+                in_reply_to=msg.message_id,
+                recipient_name=contact.name,
+                context={"body": msg.new_content},
+            )
+        notify_agents(s, app, ticket, msg, now, "reopened")
+        return Outcome(Kind.FOLLOWED_UP, "reopened", ticket.number)
+    add_event(s, ticket, now, "customer_reply", msg.from_addr, via=decision.reason)
+    notify_agents(s, app, ticket, msg, now, "followup")
+    return Outcome(Kind.FOLLOWED_UP, decision.reason, ticket.number)

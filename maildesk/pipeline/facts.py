@@ -1,0 +1,113 @@
+"""Look up, before routing, every fact the pure router needs (sender, referenced ticket, R1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk.mail.classify import Classification
+from maildesk.mail.inbound import Inbound
+from maildesk.mail.refs import plus_address_number, subject_ticket_number
+from maildesk.pipeline.route import Facts, SenderFacts, TicketRef
+from maildesk.store.models import Agent, Contact, Customer, Inbox, Message, Ticket
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+
+def message_key(msg: Inbound) -> str:
+    """R1 identity: the Message-ID, or the content hash when there is none."""
+    if msg.message_id:
+        return "mid:" + msg.message_id.strip().lower()[:990]
+    return "sha256:" + msg.content_hash
+
+
+def find_sender(s: Session, app: App, address: str) -> SenderFacts:
+    """R4 before R5: an agent is an agent even if also listed as a contact."""
+    agent = s.scalar(select(Agent).where(Agent.email == address, Agent.active.is_(True)))
+    if agent is not None:
+        return SenderFacts("agent", address, agent_id=agent.id)
+    row = s.execute(
+        select(Contact, Customer)
+        .join(Customer, Contact.customer_id == Customer.id)
+        .where(Contact.email == address, Contact.active.is_(True), Customer.active.is_(True))
+    ).first()
+    if row is None:
+        return SenderFacts("unknown", address)
+    contact, customer = row
+    return SenderFacts(
+        "contact",
+        address,
+        contact_id=contact.id,
+        customer_id=customer.id,
+        support_until=customer.support_until,
+    )
+
+
+def _ticket_ref(s: Session, number: int, via: str) -> TicketRef | None:
+    row = s.execute(select(Ticket.customer_id, Ticket.state).where(Ticket.number == number)).first()
+    return TicketRef(number, row[0], row[1], via) if row else None
+
+
+def ticket_from_ids(s: Session, app: App, ids: tuple[str, ...]) -> int | None:
+    """Newest first: our HMAC-signed ids prove their ticket; others must be stored with one.
+    An id that looks like ours but fails the HMAC is ignored (a forged reference)."""
+    foreign = []
+    for mid in reversed(ids):
+        number = app.our_ticket_ref(mid)
+        if number:
+            return number
+        if number is None and not mid.startswith("md."):
+            foreign.append(mid)
+    if foreign:
+        rows = s.execute(
+            select(Message.message_id, Message.ticket_number).where(
+                Message.message_id.in_(foreign[:50]), Message.ticket_number.is_not(None)
+            )
+        ).all()
+        by_id = {mid: number for mid, number in rows}
+        for mid in foreign:
+            if mid in by_id:
+                return by_id[mid]
+    return None
+
+
+def find_ticket(s: Session, app: App, msg: Inbound) -> TicketRef | None:
+    """R7 reference order: threading headers, then plus address, then the subject tag."""
+    ids = msg.references + tuple(i for i in msg.in_reply_to if i not in msg.references)
+    number = ticket_from_ids(s, app, ids)
+    if number is not None:
+        ref = _ticket_ref(s, number, "references")
+        if ref:
+            return ref
+    number = plus_address_number(msg.recipients, app.cfg.support.address)
+    if number is not None:
+        ref = _ticket_ref(s, number, "plus_address")
+        if ref:
+            return ref
+    number = subject_ticket_number(msg.subject, app.cfg.support.subject_prefix)
+    if number is not None:
+        return _ticket_ref(s, number, "subject")
+    return None
+
+
+def gather(
+    s: Session, app: App, msg: Inbound, cls: Classification, now: datetime, too_large: bool = False
+) -> Facts:
+    duplicate = s.scalar(select(Inbox.id).where(Inbox.message_key == message_key(msg)))
+    sender = find_sender(s, app, msg.from_addr)
+    bounced = None
+    if cls.bounced_message_ids:
+        number = ticket_from_ids(s, app, tuple(cls.bounced_message_ids))
+        bounced = _ticket_ref(s, number, "references") if number else None
+    return Facts(
+        duplicate=duplicate is not None,
+        sender=sender,
+        ticket=find_ticket(s, app, msg) if not duplicate else None,
+        bounced_ticket=bounced,
+        today=now.astimezone(app.calendar.tz).date(),
+        too_large=too_large,
+    )

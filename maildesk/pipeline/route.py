@@ -1,0 +1,176 @@
+"""Inbound routing R1–R9 as an ordered chain of small rules (SPEC §3).
+
+Pure: a function of the parsed mail, its classification and facts looked up before;
+it returns a Decision and writes nothing. Read the CHAIN at the bottom top-down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from maildesk.mail.classify import Classification, MailKind
+from maildesk.mail.inbound import Inbound
+from maildesk.mail.quotes import is_confirmation
+
+
+class Action(StrEnum):
+    DUPLICATE = "duplicate"  # R1
+    BOUNCE_ON_TICKET = "bounce_on_ticket"  # R2
+    AUTO_ON_TICKET = "auto_on_ticket"  # R3: recorded for threading, never answered
+    IGNORE = "ignore"  # R2/R3 without a ticket
+    AGENT_MAIL = "agent_mail"  # R4
+    REJECT = "reject"  # R5, R6, size limit
+    FOLLOW_UP = "follow_up"  # R7 on an open ticket
+    REOPEN = "reopen"  # R7 on a resolved ticket (P10)
+    CONFIRM = "confirm"  # R7 thank-you on a resolved ticket: stays resolved
+    NEW_TICKET = "new_ticket"  # R8, R9, P11
+
+
+@dataclass(frozen=True)
+class SenderFacts:
+    kind: str  # contact | agent | unknown
+    email: str
+    contact_id: int | None = None
+    customer_id: str | None = None
+    support_until: date | None = None
+    agent_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    number: int
+    customer_id: str
+    state: str
+    via: str  # references | plus_address | subject
+
+
+@dataclass(frozen=True)
+class Facts:
+    duplicate: bool
+    sender: SenderFacts
+    ticket: TicketRef | None  # the ticket the mail refers to, if any
+    bounced_ticket: TicketRef | None  # R2: the ticket of the mail that bounced
+    today: date  # in the support timezone, for P1
+    too_large: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    rule: str
+    reason: str = ""
+    ticket: int | None = None
+    notice: str | None = None  # template of the automatic answer, if any
+    follows_up: int | None = None  # P11: the closed ticket a new one continues
+
+
+Rule = Callable[[Inbound, Classification, Facts], Decision | None]
+
+
+def r1_duplicate(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """Already processed (same Message-ID, or same bytes when it has none)."""
+    if f.duplicate:
+        return Decision(Action.DUPLICATE, "R1", "duplicate")
+    return None
+
+
+def r2_bounce(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """Bounces attach to the ticket of the mail that bounced; never answered."""
+    if cls.kind is not MailKind.BOUNCE:
+        return None
+    if f.bounced_ticket is not None:
+        return Decision(Action.BOUNCE_ON_TICKET, "R2", "bounce", ticket=f.bounced_ticket.number)
+    return Decision(Action.IGNORE, "R2", "bounce")
+
+
+def r3_automatic(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """Automatic mail is recorded on its ticket for threading, never answered or ticketed."""
+    if cls.kind is not MailKind.AUTO:
+        return None
+    reason = f"automatic: {cls.reason}" if cls.reason else "automatic"
+    t = f.ticket
+    if t is not None and f.sender.kind == "contact" and t.customer_id == f.sender.customer_id:
+        return Decision(Action.AUTO_ON_TICKET, "R3", reason, ticket=t.number)
+    return Decision(Action.IGNORE, "R3", reason)
+
+
+def r4_agent(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """Registered agents reply and run commands (§4)."""
+    if f.sender.kind == "agent":
+        return Decision(Action.AGENT_MAIL, "R4", ticket=f.ticket.number if f.ticket else None)
+    return None
+
+
+def r5_unregistered(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """P3: only registered contacts open tickets; the rest are refused with a notice."""
+    if f.sender.kind == "unknown":
+        return Decision(Action.REJECT, "R5", "unregistered sender", notice="rejected_unregistered")
+    return None
+
+
+def r6_not_eligible(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """P1: a customer whose contract has ended gets no ticket."""
+    until = f.sender.support_until
+    if until is not None and until < f.today:
+        return Decision(Action.REJECT, "R6", "contract expired", notice="contract_expired")
+    return None
+
+
+def size_limit(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """limits.max_message_bytes: a bigger message is not ticketed (§3)."""
+    if f.too_large:
+        return Decision(Action.REJECT, "size", "message too large", notice="too_large")
+    return None
+
+
+def r7_followup(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """A reply on one of the sender's own customer's tickets."""
+    t = f.ticket
+    if t is None or t.customer_id != f.sender.customer_id:
+        return None
+    if t.state == "open":
+        return Decision(Action.FOLLOW_UP, "R7", f"reply via {t.via}", ticket=t.number)
+    if t.state == "resolved":
+        if is_confirmation(msg.new_content):
+            return Decision(Action.CONFIRM, "R7", "customer confirmed", ticket=t.number)
+        return Decision(Action.REOPEN, "P10", f"reply via {t.via}", ticket=t.number)
+    return Decision(
+        Action.NEW_TICKET,
+        "P11",
+        "reply to a closed ticket",
+        notice="followup_new_ticket",
+        follows_up=t.number,
+    )
+
+
+def r8_r9_new(msg: Inbound, cls: Classification, f: Facts) -> Decision:
+    """R8 (another customer's ticket: a new topic, nothing revealed) and R9."""
+    if f.ticket is not None:
+        return Decision(
+            Action.NEW_TICKET, "R8", "refers to another customer's ticket", notice="acknowledgement"
+        )
+    return Decision(Action.NEW_TICKET, "R9", "new topic", notice="acknowledgement")
+
+
+CHAIN: tuple[Rule, ...] = (
+    r1_duplicate,
+    r2_bounce,
+    r3_automatic,
+    r5_unregistered,  # before the size check: no notice but this one to strangers
+    size_limit,
+    r4_agent,
+    r6_not_eligible,
+    r7_followup,
+)
+
+
+def route(msg: Inbound, cls: Classification, facts: Facts) -> Decision:
+    """The first rule of the chain that decides wins; otherwise a new ticket."""
+    for rule in CHAIN:
+        decision = rule(msg, cls, facts)
+        if decision is not None:
+            return decision
+    return r8_r9_new(msg, cls, facts)

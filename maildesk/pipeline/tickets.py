@@ -1,0 +1,108 @@
+"""Ticket operations shared by the pipeline, agent commands and timers.
+
+States change only through `transition` (which asks domain.lifecycle), SLA dates only
+through `recompute_sla` (which asks domain.sla); every change leaves an event row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from maildesk.domain.lifecycle import State, check_transition
+from maildesk.domain.sla import sla_due_at, warning_at
+from maildesk.store.models import Agent, Event, Ticket
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+
+def add_event(
+    s: Session,
+    ticket: Ticket | None,
+    now: datetime,
+    kind: str,
+    actor: str = "system",
+    **detail: Any,
+) -> None:
+    s.add(
+        Event(
+            ticket_number=ticket.number if ticket else None,
+            at=now,
+            kind=kind,
+            actor=actor,
+            detail=detail,
+        )
+    )
+
+
+def recompute_sla(app: App, t: Ticket) -> None:
+    """P8: due date from created_at, by type × priority, on the customer's calendar."""
+    cal = app.calendar_for(t.customer.policy)
+    t.sla_due_at = sla_due_at(cal, t.created_at, app.cfg.sla_hours, t.type, t.priority)
+    t.sla_warn_at = (
+        warning_at(cal, t.created_at, t.sla_due_at, app.cfg.escalation.warn_at)
+        if t.sla_due_at
+        else None
+    )
+    t.sla_warned = False
+    t.sla_breached = False
+
+
+def transition(
+    s: Session, t: Ticket, target: str, now: datetime, actor: str, reason: str = ""
+) -> None:
+    """Change a ticket's state, or raise IllegalTransition leaving it untouched."""
+    src, dst = check_transition(t.state, target)
+    t.state = dst.value
+    t.updated_at = now
+    if dst is State.RESOLVED:
+        t.resolved_at = now
+        t.resolution_reason = reason or None
+    elif dst is State.CLOSED:
+        t.closed_at = now
+        if src is State.OPEN:
+            t.resolved_at = t.resolved_at or now
+        t.resolution_reason = t.resolution_reason or reason or None
+    elif dst is State.OPEN:
+        t.resolved_at = None
+        t.resolution_reason = None
+    add_event(s, t, now, "state", actor, **{"from": src.value, "to": dst.value, "reason": reason})
+
+
+def open_load(s: Session) -> dict[int, int]:
+    rows = s.execute(
+        select(Ticket.assignee_id, func.count(Ticket.number))
+        .where(Ticket.state == "open", Ticket.assignee_id.is_not(None))
+        .group_by(Ticket.assignee_id)
+    )
+    return {aid: n for aid, n in rows}
+
+
+def pick_assignee(s: Session, t: Ticket) -> Agent | None:
+    """P7: least-loaded agent skilled in the ticket's type (and product, when the agent
+    lists products); ties go to whoever was assigned least recently."""
+    agents = [
+        a
+        for a in s.scalars(select(Agent).where(Agent.active.is_(True)))
+        if t.type in a.skills and (not a.products or (t.product and t.product in a.products))
+    ]
+    if not agents:
+        return None
+    load = open_load(s)
+    epoch = datetime.min.replace(tzinfo=t.created_at.tzinfo)
+    return min(agents, key=lambda a: (load.get(a.id, 0), a.last_assigned_at or epoch, a.id))
+
+
+def assign(s: Session, t: Ticket, agent: Agent | None, now: datetime, actor: str) -> None:
+    previous = t.assignee.email if t.assignee else None
+    t.assignee = agent
+    t.updated_at = now
+    if agent is not None:
+        agent.last_assigned_at = now
+    add_event(
+        s, t, now, "assigned", actor, **{"from": previous, "to": agent.email if agent else None}
+    )
