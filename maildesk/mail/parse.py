@@ -125,7 +125,7 @@ class _Walker:
     def __init__(self, defects: list[str]) -> None:
         self.defects = defects
         self.plain: str | None = None
-        self.html: str | None = None
+        self.html: email.message.Message | None = None  # decoded only if no text/plain
         self.attachments: list[Attachment] = []
         self.parts = 0
 
@@ -133,7 +133,7 @@ class _Walker:
         if self.plain is not None:
             return self.plain
         if self.html is not None:
-            return html_to_text(self.html)
+            return html_to_text(_decode_text(self.html, self.defects))
         return ""
 
     def walk(self, part: email.message.Message, depth: int) -> None:
@@ -174,7 +174,7 @@ class _Walker:
                 self.plain = _decode_text(part, self.defects)
                 return
             if ctype == "text/html" and self.html is None:
-                self.html = _decode_text(part, self.defects)
+                self.html = part
                 return
             if ctype == "text/html" or disposition == "inline" or not disposition:
                 return  # alternative renderings / extra inline text are not attachments
