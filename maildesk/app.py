@@ -82,6 +82,7 @@ class App:
         """Schema up to date and agents synced: what every command that touches data needs."""
         self.db.upgrade()
         self.sync_agents()
+        _ = self.secret  # load it now: never lazily inside another transaction
 
     def now(self) -> datetime:
         return datetime.now(UTC)

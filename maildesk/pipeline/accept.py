@@ -60,6 +60,7 @@ def accept(app: App, raw: bytes, source: str, now: datetime | None = None) -> Ou
     """Process one message. Raises TemporaryFailure (retry later; nothing written) and,
     for bugs, the original exception (channels count failures and quarantine)."""
     now = now or datetime.now(UTC)
+    _ = app.secret  # loaded outside the unit of work (it may have to be created)
     try:
         msg, too_large = parse_limited(app, raw)
     except Unparseable as exc:
