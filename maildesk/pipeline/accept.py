@@ -56,9 +56,14 @@ def quarantine(app: App, raw: bytes, source: str, error: str, now: datetime | No
         return row.id
 
 
-def accept(app: App, raw: bytes, source: str, now: datetime | None = None) -> Outcome:
+def accept(
+    app: App, raw: bytes, source: str, now: datetime | None = None, *, notices: bool = True
+) -> Outcome:
     """Process one message. Raises TemporaryFailure (retry later; nothing written) and,
-    for bugs, the original exception (channels count failures and quarantine)."""
+    for bugs, the original exception (channels count failures and quarantine).
+
+    notices=False: a rejection is recorded but no notice is queued, for channels that
+    refuse in-protocol (the SMTP listener's 550 makes the sending MTA bounce already)."""
     now = now or datetime.now(UTC)
     _ = app.secret  # loaded outside the unit of work (it may have to be created)
     try:
@@ -79,7 +84,9 @@ def accept(app: App, raw: bytes, source: str, now: datetime | None = None) -> Ou
                 )
             else:
                 ledger = record_inbound(s, app, msg, raw, raw_sha, source, now, message_key(msg))
-                outcome = apply_decision(s, app, msg, raw_sha, cls, facts, decision, now)
+                outcome = apply_decision(
+                    s, app, msg, raw_sha, cls, facts, decision, now, notices=notices
+                )
                 ledger.outcome = outcome.kind.value
                 ledger.reason = f"{decision.rule}: {outcome.reason}"[:200]
                 ledger.ticket_number = outcome.ticket_number
@@ -102,10 +109,12 @@ def accept(app: App, raw: bytes, source: str, now: datetime | None = None) -> Ou
     return outcome
 
 
-def accept_or_quarantine(app: App, raw: bytes, source: str, now: datetime | None = None) -> Outcome:
+def accept_or_quarantine(
+    app: App, raw: bytes, source: str, now: datetime | None = None, *, notices: bool = True
+) -> Outcome:
     """For one-shot channels (ingest, replay): a bug quarantines the message, never loses it."""
     try:
-        return accept(app, raw, source, now)
+        return accept(app, raw, source, now, notices=notices)
     except TemporaryFailure:
         raise
     except Exception as exc:

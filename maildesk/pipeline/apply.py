@@ -311,8 +311,12 @@ def apply_decision(
     facts: Facts,
     decision: Decision,
     now: datetime,
+    *,
+    notices: bool = True,
 ) -> Outcome:
-    """Write what the decision says; returns the one outcome of this message."""
+    """Write what the decision says; returns the one outcome of this message.
+
+    notices=False: rejections queue no notice (the channel refuses in-protocol instead)."""
     a = decision.action
     silent = cls.suppress_autoreply
     ticket = s.get(Ticket, decision.ticket) if decision.ticket else None
@@ -330,7 +334,7 @@ def apply_decision(
 
         return handle_agent_mail(s, app, msg, raw_sha, facts, ticket, now)
     if a is Action.REJECT:
-        _reject(s, app, msg, decision, facts, now, silent)
+        _reject(s, app, msg, decision, facts, now, silent or not notices)
         return Outcome(Kind.REJECTED, decision.reason)
     contact = s.get(Contact, facts.sender.contact_id)
     assert contact is not None  # R5 guarantees a registered sender from here on
