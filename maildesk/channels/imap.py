@@ -1,0 +1,356 @@
+"""IMAP consumer: moves raw mail from a mailbox into the pipeline, then files it.
+
+A channel only moves bytes: it hands each message to `accept(raw, source)` and,
+only after that returns (the recording transaction committed), moves the UID
+to the folder named by `outcome.folder_role`. A crash between commit and MOVE
+just means the message is offered again, which the pipeline absorbs (R1).
+
+Reliability (SPEC §8): reconnect with capped exponential backoff and jitter;
+IDLE renewed well before the 29-minute server limit; polling when the server
+(or the config) has no IDLE; a message that fails 3 times goes to the
+quarantine folder with its error recorded, and the others go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import ssl
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from maildesk.errors import TemporaryFailure
+from maildesk.pipeline.outcome import Outcome
+
+MAX_FAILURES = 3  # SPEC §8: after this many failures a message goes to quarantine
+ROLES = ("processed", "rejected", "quarantine")
+
+Accept = Callable[[bytes, str], Outcome]
+OnQuarantine = Callable[[bytes, str, str], None]
+
+
+@dataclass
+class ImapSettings:
+    """Connection and folder settings; mirrors `[inbound.imap]` (SPEC §6)."""
+
+    host: str
+    port: int
+    ssl: bool
+    starttls: bool
+    username: str
+    password: str
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    rejected_folder: str = "Rejected"
+    quarantine_folder: str = "Quarantine"
+    idle: bool = True
+    poll_seconds: float = 60
+    batch_size: int = 100
+    idle_renew_seconds: float = 25 * 60  # RFC 2177: servers may drop IDLE after 29 min
+    timeout: float = 30
+    ssl_context: ssl.SSLContext | None = None
+    retry_seconds: float = 5  # wait before offering a failed message again
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+
+    def folder_for(self, role: str) -> str:
+        """The folder configured for an outcome's folder_role."""
+        return {
+            "processed": self.processed_folder,
+            "rejected": self.rejected_folder,
+            "quarantine": self.quarantine_folder,
+        }[role]
+
+
+class ConnectionLost(Exception):
+    """The server said BYE or the socket closed: reconnect."""
+
+
+@dataclass
+class _Failure:
+    count: int
+    error: str
+
+
+class ImapConsumer:
+    """Consumes one mailbox folder; one instance per mailbox, driven by `run()`."""
+
+    def __init__(
+        self,
+        settings: ImapSettings,
+        accept: Accept,
+        on_quarantine: OnQuarantine | None = None,
+        log: logging.Logger | None = None,
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
+        """`lock` (e.g. a PostgreSQL advisory lock) is entered around every pass, so it
+        must be re-enterable sequentially; it keeps two daemons off one mailbox."""
+        self.settings = settings
+        self.accept = accept
+        self.on_quarantine = on_quarantine
+        self.log = log or logging.getLogger("maildesk.channels.imap")
+        self.lock: AbstractContextManager[Any] = (
+            lock if lock is not None else contextlib.nullcontext()
+        )
+        self.state = "disconnected"
+        self.fetches = 0  # FETCH commands issued (observability and tests)
+        self.max_fetch = 0  # most messages asked for in one FETCH
+        self._client: IMAPClient | None = None
+        self._uidvalidity: int | None = None
+        self._failures: dict[tuple[int, int], _Failure] = {}
+        self._can_idle = False
+        self._can_move = False
+        self._can_uidplus = False
+        self._attempt = 0
+        self._stop = threading.Event()
+
+    # -- state -------------------------------------------------------------------
+    def _set_state(self, state: str, why: str = "") -> None:
+        """One log line per state change (not per retry), so outages stay readable."""
+        if state != self.state:
+            s = self.settings
+            # connected <-> idle happens on every new mail: keep it out of INFO.
+            level = logging.DEBUG if {state, self.state} == {"connected", "idle"} else logging.INFO
+            self.log.log(
+                level,
+                "imap %s@%s:%s/%s: %s -> %s%s",
+                s.username, s.host, s.port, s.folder, self.state, state,
+                f" ({why})" if why else "",
+            )  # fmt: skip
+            self.state = state
+
+    # -- connection -------------------------------------------------------------
+    def _connect(self) -> IMAPClient:
+        """Open, secure, log in, create target folders, SELECT; returns the client."""
+        s = self.settings
+        client = IMAPClient(
+            s.host, port=s.port, ssl=s.ssl, ssl_context=s.ssl_context, timeout=s.timeout
+        )
+        try:
+            if s.starttls and not s.ssl:
+                client.starttls(s.ssl_context)
+            client.login(s.username, s.password)
+            caps = set(client.capabilities())
+            self._can_idle = b"IDLE" in caps
+            self._can_move = b"MOVE" in caps
+            self._can_uidplus = b"UIDPLUS" in caps
+            for role in ROLES:
+                folder = s.folder_for(role)
+                if not client.folder_exists(folder):
+                    with contextlib.suppress(IMAPClientError):  # another instance won the race
+                        client.create_folder(folder)
+            info = client.select_folder(s.folder)
+        except BaseException:
+            _close(client)
+            raise
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        if self._uidvalidity is not None and uidvalidity != self._uidvalidity:
+            self.log.warning(
+                "imap %s: UIDVALIDITY changed %s -> %s; forgetting failure counts",
+                s.folder, self._uidvalidity, uidvalidity,
+            )  # fmt: skip
+            self._failures.clear()
+        self._uidvalidity = uidvalidity
+        self._client = client
+        self._set_state("connected")
+        return client
+
+    def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            _close(client)
+
+    # -- one pass ------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Connect if needed and handle every waiting message, in UID order and in
+        batches; returns how many were filed. Raises TemporaryFailure (the message
+        stays in the folder) and IMAP/socket errors (the caller reconnects)."""
+        with self.lock:
+            client = self._client or self._connect()
+            assert self._uidvalidity is not None
+            handled = 0
+            seen: set[int] = set()
+            while not self._stop.is_set():
+                # Re-search until nothing new: mail that arrives during a pass is
+                # taken in the same pass; failed UIDs wait for the next pass.
+                # NOOP first: a server only searches mail it has announced (EXISTS),
+                # and it announces new mail in the reply to a command like this.
+                client.noop()
+                uids = [u for u in sorted(client.search(["NOT", "DELETED"])) if u not in seen]
+                if not uids:
+                    break
+                for start in range(0, len(uids), self.settings.batch_size):
+                    if self._stop.is_set():
+                        break
+                    batch = uids[start : start + self.settings.batch_size]
+                    seen.update(batch)
+                    handled += self._handle_batch(client, batch)
+            return handled
+
+    def _handle_batch(self, client: IMAPClient, batch: list[int]) -> int:
+        self.fetches += 1
+        self.max_fetch = max(self.max_fetch, len(batch))
+        data = client.fetch(batch, [b"BODY.PEEK[]"])
+        handled = 0
+        for uid in batch:
+            if self._stop.is_set():
+                break  # SIGTERM: the current message is finished, the rest waits
+            item = data.get(uid)
+            if item is None or b"BODY[]" not in item:
+                continue  # expunged meanwhile (e.g. by another client)
+            if self._handle_one(client, uid, bytes(item[b"BODY[]"])):
+                handled += 1
+        return handled
+
+    def _handle_one(self, client: IMAPClient, uid: int, raw: bytes) -> bool:
+        """Offer one message; file it only after accept returned. True when filed."""
+        s = self.settings
+        assert self._uidvalidity is not None
+        key = (self._uidvalidity, uid)
+        source = f"imap:{s.username}/{s.folder}/{self._uidvalidity}:{uid}"
+        failure = self._failures.get(key)
+        if failure is None or failure.count < MAX_FAILURES:
+            try:
+                outcome = self.accept(raw, source)
+            except TemporaryFailure:
+                raise  # leave it where it is; run() backs off and retries
+            except Exception as exc:
+                error = "".join(traceback.format_exception(exc)).rstrip()
+                count = failure.count + 1 if failure else 1
+                failure = self._failures[key] = _Failure(count, error)
+                self.log.warning(
+                    "imap %s: failure %d/%d: %s", source, count, MAX_FAILURES,
+                    f"{type(exc).__name__}: {exc}",
+                )  # fmt: skip
+                if count < MAX_FAILURES:
+                    return False
+            else:
+                self._move(client, uid, s.folder_for(outcome.folder_role))
+                self._failures.pop(key, None)
+                return True
+        # Poison message: record it (the caller stores it in the DB), then move it away.
+        if self.on_quarantine is not None:
+            try:
+                self.on_quarantine(raw, source, failure.error)
+            except TemporaryFailure:
+                raise
+            except Exception:
+                self.log.exception("imap %s: recording the quarantined message failed", source)
+                return False
+        self._move(client, uid, s.quarantine_folder)
+        self._failures.pop(key, None)
+        self.log.error("imap %s: quarantined after %d failures", source, MAX_FAILURES)
+        return True
+
+    def _move(self, client: IMAPClient, uid: int, folder: str) -> None:
+        """MOVE when available, else COPY + \\Deleted + (UID) EXPUNGE."""
+        if self._can_move:
+            client.move([uid], folder)
+            return
+        client.copy([uid], folder)
+        client.add_flags([uid], [b"\\Deleted"], silent=True)
+        if self._can_uidplus:
+            client.uid_expunge([uid])
+        else:
+            client.expunge()
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set; returns within about a second of that."""
+        self._stop = stop
+        try:
+            while not stop.is_set():
+                try:
+                    self.run_once()
+                    self._attempt = 0
+                    self._wait_for_mail(stop)
+                except TemporaryFailure as exc:
+                    # The connection is fine; the pipeline (database) is not.
+                    self._backoff(stop, f"pipeline unavailable: {exc}")
+                except (IMAPClientError, OSError, ConnectionLost) as exc:
+                    self._disconnect()
+                    self._backoff(stop, f"{type(exc).__name__}: {exc}")
+                except Exception as exc:  # a bug here must not end the daemon
+                    self.log.exception("imap consumer: unexpected error")
+                    self._disconnect()
+                    self._backoff(stop, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._disconnect()
+            self._set_state("disconnected", "stopped" if stop.is_set() else "")
+
+    def _backoff(self, stop: threading.Event, why: str) -> None:
+        """Capped exponential backoff (1 s doubling to 60 s) with jitter, stop-aware."""
+        s = self.settings
+        delay = min(s.backoff_max, s.backoff_initial * 2**self._attempt)
+        self._attempt += 1
+        delay *= random.uniform(0.5, 1.0)  # jitter: instances do not retry in lockstep
+        self._set_state("backoff", why)
+        self.log.debug("imap: retry in %.1f s (%s)", delay, why)
+        stop.wait(delay)
+
+    def _wait_for_mail(self, stop: threading.Event) -> None:
+        """Block until new mail may be there, a retry is due, or stop is set."""
+        s = self.settings
+        pending = bool(self._failures)
+        limit = s.retry_seconds if pending else s.poll_seconds
+        if s.idle and self._can_idle:
+            self._idle(stop, s.retry_seconds if pending else s.idle_renew_seconds)
+            return
+        deadline = time.monotonic() + limit
+        while not stop.is_set() and time.monotonic() < deadline:
+            stop.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    def _idle(self, stop: threading.Event, limit: float) -> None:
+        """IDLE in 1-second slices; leaves on new mail, stop, or after `limit`
+        seconds (the renewal: the caller rescans, then IDLEs afresh)."""
+        client = self._client
+        assert client is not None
+        client.idle()
+        self._set_state("idle")
+        deadline = time.monotonic() + limit
+        woke = False
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                t0 = time.monotonic()
+                slice_ = max(0.05, min(1.0, deadline - t0))
+                responses = client.idle_check(timeout=slice_)
+                if _has_news(responses):
+                    woke = True
+                    break
+                if not responses and time.monotonic() - t0 < slice_ / 2:
+                    # imapclient returns [] at once on EOF: probe the connection.
+                    break
+        finally:
+            responses = client.idle_done()  # raises if the connection is gone
+            self._set_state("connected", "new mail" if woke else "")
+        _has_news(responses[1] if isinstance(responses, tuple) else [])
+
+
+def _has_news(responses: list[Any]) -> bool:
+    """True for EXISTS/RECENT; raises ConnectionLost on BYE."""
+    news = False
+    for r in responses:
+        if isinstance(r, tuple) and len(r) >= 2:
+            if r[0] == b"BYE":
+                raise ConnectionLost(r[1].decode(errors="replace") if r[1] else "BYE")
+            if r[1] in (b"EXISTS", b"RECENT"):
+                news = True
+    return news
+
+
+def _close(client: IMAPClient) -> None:
+    """Log out politely, or just drop the socket if the server is gone."""
+    try:
+        client.logout()
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.shutdown()
