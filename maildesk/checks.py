@@ -22,7 +22,7 @@ def run_checks(
 ) -> list[str]:
     """Run every check; returns the failures (warnings are printed but not returned)."""
     from maildesk.app import App
-    from maildesk.config import load_config, read_secret
+    from maildesk.config import load_config
 
     problems: list[str] = []
 
@@ -36,6 +36,17 @@ def run_checks(
         return problems
     out(True, "config", cfg.source)
     app = App(cfg)
+    try:
+        _check_app(app, fail, out)
+    finally:
+        app.db.dispose()
+    return problems
+
+
+def _check_app(app, fail, out) -> None:
+    from maildesk.config import read_secret
+
+    cfg = app.cfg
     issues = app.templates.check()
     if issues:
         for issue in issues:
@@ -91,4 +102,3 @@ def run_checks(
             fail("smtp", f"{o.host}:{o.port}: {type(exc).__name__}: {exc}")
     else:
         out(True, "outbound", f"maildir {app.outbox_dir}")
-    return problems

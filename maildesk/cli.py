@@ -13,6 +13,7 @@ from typing import Any
 from maildesk.errors import ConfigError, MaildeskError, RegistryError, TemporaryFailure
 
 EX_OK, EX_USAGE, EX_DATAERR, EX_SOFTWARE, EX_TEMPFAIL, EX_CONFIG = 0, 64, 65, 70, 75, 78
+_OPENED: list[Any] = []  # apps built by this invocation; their connections close at exit
 
 
 def _app(args: argparse.Namespace, prepare: bool = True) -> Any:
@@ -20,6 +21,7 @@ def _app(args: argparse.Namespace, prepare: bool = True) -> Any:
     from maildesk.config import load_config
 
     app = App(load_config(args.config))
+    _OPENED.append(app)
     if prepare:
         app.prepare()
     return app
@@ -267,3 +269,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        while _OPENED:
+            _OPENED.pop().db.dispose()

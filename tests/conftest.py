@@ -87,8 +87,11 @@ def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 AGENTS = [
     {"email": "agente1@support.example", "name": "Agente Uno", "skills": ["soporte", "error"]},
-    {"email": "agente2@support.example", "name": "Agente Dos",
-     "skills": ["soporte", "nuevo_requerimiento", "actividad"]},
+    {
+        "email": "agente2@support.example",
+        "name": "Agente Dos",
+        "skills": ["soporte", "nuevo_requerimiento", "actividad"],
+    },
 ]
 
 

@@ -56,7 +56,11 @@ def test_r9_new_topic_opens_ticket_with_acknowledgement_and_agent_notice(app: Ap
     t = ticket_detail(app, 1)
     assert t is not None
     assert (t["state"], t["type"], t["priority"], t["unclassified"]) == (
-        "open", "soporte", "media", True)
+        "open",
+        "soporte",
+        "media",
+        True,
+    )
     assert t["customer"] == "acme" and t["requester"] == "ana@acme.example"
     assert t["created_at"] == "2026-11-25T10:00:00-06:00"  # receipt time, not the Date header
     assert t["messages"][0]["body"].startswith("Hola, el reporte de ventas")
@@ -73,8 +77,9 @@ def test_r9_new_topic_opens_ticket_with_acknowledgement_and_agent_notice(app: Ap
 
 
 def test_r9_ticket_numbers_are_sequential(app: App) -> None:
-    numbers = [accept(app, make_mail(subject=f"tema {i}"), "t", NOW).ticket_number
-               for i in range(3)]
+    numbers = [
+        accept(app, make_mail(subject=f"tema {i}"), "t", NOW).ticket_number for i in range(3)
+    ]
     assert numbers == [1, 2, 3]
 
 
@@ -105,8 +110,9 @@ def test_r1_same_message_id_twice_is_processed_once(app: App) -> None:
 
 
 def test_r1_to_and_cc_copies_are_one_message(app: App) -> None:
-    raw = make_mail(message_id="<cc-1@acme.example>",
-                    headers={"Cc": "customerservice+copy@support.example"})
+    raw = make_mail(
+        message_id="<cc-1@acme.example>", headers={"Cc": "customerservice+copy@support.example"}
+    )
     assert accept(app, raw, "smtp:to", NOW).kind is Kind.TICKETED
     assert accept(app, raw, "smtp:cc", NOW).duplicate
 
@@ -183,10 +189,12 @@ def test_r2_bounce_never_answered_and_unknown_bounce_ignored(app: App) -> None:
 def test_r3_out_of_office_from_customer_recorded_on_ticket_without_reply(app: App) -> None:
     accept(app, make_mail(), "t", NOW)
     sent_before = len(outbox(app))
-    ooo = make_mail(subject="Respuesta automática: [BITAM #1] El reporte",
-                    body="Estoy fuera de la oficina hasta el lunes.\n",
-                    in_reply_to=f"<{_ack_id(app, 1)}>",
-                    headers={"Auto-Submitted": "auto-replied"})
+    ooo = make_mail(
+        subject="Respuesta automática: [BITAM #1] El reporte",
+        body="Estoy fuera de la oficina hasta el lunes.\n",
+        in_reply_to=f"<{_ack_id(app, 1)}>",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
     out = accept(app, ooo, "t", NOW)
     assert out.kind is Kind.FOLLOWED_UP and out.ticket_number == 1
     assert len(outbox(app)) == sent_before
@@ -194,9 +202,13 @@ def test_r3_out_of_office_from_customer_recorded_on_ticket_without_reply(app: Ap
 
 
 def test_r3_automatic_mail_never_opens_a_ticket(app: App) -> None:
-    for headers in ({"Auto-Submitted": "auto-generated"}, {"Precedence": "bulk"},
-                    {"List-Id": "<news.acme.example>"}, {"X-Autoreply": "yes"},
-                    {"X-Loop": "customerservice@support.example"}):
+    for headers in (
+        {"Auto-Submitted": "auto-generated"},
+        {"Precedence": "bulk"},
+        {"List-Id": "<news.acme.example>"},
+        {"X-Autoreply": "yes"},
+        {"X-Loop": "customerservice@support.example"},
+    ):
         out = accept(app, make_mail(headers=headers), "t", NOW)
         assert out.kind is Kind.IGNORED, headers
     assert _count(app, Ticket) == 0 and outbox(app) == []
@@ -206,8 +218,7 @@ def test_r3_our_own_message_id_is_never_answered(app: App) -> None:
     accept(app, make_mail(), "t", NOW)
     (ack,) = outbox(app, "acknowledgement")
     looped = ack.raw.replace(b"To: ana@acme.example", b"To: customerservice@support.example")
-    looped = looped.replace(b"From: Soporte", b"X-Was: Soporte").replace(
-        b"X-Loop:", b"X-Old-Loop:")
+    looped = looped.replace(b"From: Soporte", b"X-Was: Soporte").replace(b"X-Loop:", b"X-Old-Loop:")
     looped = b"From: ana@acme.example\r\n" + looped
     before = len(outbox(app))
     out = accept(app, looped, "t", NOW)
@@ -227,8 +238,11 @@ def test_r3_x_auto_response_suppress_alone_still_opens_ticket_silently(app: App)
 
 def test_r4_agent_mail_is_stored_on_its_ticket_not_ticketed(app: App) -> None:
     accept(app, make_mail(), "t", NOW)
-    reply = make_mail(sender="agente1@support.example", subject="Re: [BITAM #1] reporte",
-                      body="#note\nRevisando logs.\n")
+    reply = make_mail(
+        sender="agente1@support.example",
+        subject="Re: [BITAM #1] reporte",
+        body="#note\nRevisando logs.\n",
+    )
     out = accept(app, reply, "t", NOW)
     assert out.kind is Kind.FOLLOWED_UP and out.ticket_number == 1
     assert _count(app, Ticket) == 1
@@ -251,19 +265,28 @@ def test_r5_p3_unregistered_sender_rejected_with_notice_no_ticket(app: App) -> N
 
 def test_r5_notice_rate_limit_per_sender_per_hour(app: App) -> None:
     for i in range(5):
-        accept(app, make_mail(sender="spam@nowhere.example", subject=f"s{i}"), "t",
-               NOW + timedelta(minutes=i))
+        accept(
+            app,
+            make_mail(sender="spam@nowhere.example", subject=f"s{i}"),
+            "t",
+            NOW + timedelta(minutes=i),
+        )
     assert len(outbox(app, "rejected_unregistered")) == 3  # limits.notices_per_sender_per_hour
-    accept(app, make_mail(sender="spam@nowhere.example", subject="later"), "t",
-           NOW + timedelta(hours=2))
+    accept(
+        app,
+        make_mail(sender="spam@nowhere.example", subject="later"),
+        "t",
+        NOW + timedelta(hours=2),
+    )
     assert len(outbox(app, "rejected_unregistered")) == 4
 
 
 def test_r5_daily_cap_on_automatic_mail_to_one_address(make_app, registry_file) -> None:
     from maildesk.registry import import_registry_file
 
-    app = make_app(limits={"auto_mails_per_recipient_per_day": 5,
-                           "notices_per_sender_per_hour": 100})
+    app = make_app(
+        limits={"auto_mails_per_recipient_per_day": 5, "notices_per_sender_per_hour": 100}
+    )
     import_registry_file(app.db, registry_file)
     for i in range(12):
         accept(app, make_mail(subject=f"tema {i}"), "t", NOW + timedelta(minutes=i))
@@ -276,7 +299,8 @@ def test_r5_deactivated_contact_is_unregistered(app: App, tmp_path) -> None:
     from tests.conftest import REGISTRY
 
     smaller = REGISTRY.replace(
-        '  { email = "luis@acme.example", name = "Luis Gómez", cloud_space = "acme-test" },\n', "")
+        '  { email = "luis@acme.example", name = "Luis Gómez", cloud_space = "acme-test" },\n', ""
+    )
     path = tmp_path / "reg2.toml"
     path.write_text(smaller, encoding="utf-8")
     import_registry_file(app.db, path)
@@ -299,8 +323,9 @@ def test_r6_p1_expired_contract_gets_contract_expired_no_ticket(app: App) -> Non
 
 def test_r7_followup_by_references_to_our_acknowledgement(app: App) -> None:
     accept(app, make_mail(), "t", NOW)
-    reply = make_mail(subject="Re: sin etiqueta", body="Adjunto captura.\n",
-                      in_reply_to=f"<{_ack_id(app, 1)}>")
+    reply = make_mail(
+        subject="Re: sin etiqueta", body="Adjunto captura.\n", in_reply_to=f"<{_ack_id(app, 1)}>"
+    )
     out = accept(app, reply, "t", NOW)
     assert (out.kind, out.ticket_number) == (Kind.FOLLOWED_UP, 1)
     assert _count(app, Ticket) == 1
@@ -308,8 +333,7 @@ def test_r7_followup_by_references_to_our_acknowledgement(app: App) -> None:
 
 def test_r7_followup_by_references_to_the_customers_own_first_mail(app: App) -> None:
     accept(app, make_mail(message_id="<first@acme.example>"), "t", NOW)
-    out = accept(app, make_mail(subject="más datos", references="<first@acme.example>"), "t",
-                 NOW)
+    out = accept(app, make_mail(subject="más datos", references="<first@acme.example>"), "t", NOW)
     assert out.ticket_number == 1 and out.kind is Kind.FOLLOWED_UP
 
 
@@ -322,8 +346,9 @@ def test_r7_followup_by_subject_tag_with_reply_prefixes(app: App) -> None:
 
 def test_r7_followup_by_plus_address(app: App) -> None:
     accept(app, make_mail(), "t", NOW)
-    out = accept(app, make_mail(subject="sin etiqueta", to="customerservice+1@support.example"),
-                 "t", NOW)
+    out = accept(
+        app, make_mail(subject="sin etiqueta", to="customerservice+1@support.example"), "t", NOW
+    )
     assert (out.kind, out.ticket_number) == (Kind.FOLLOWED_UP, 1)
 
 
@@ -338,8 +363,12 @@ def test_r7_colleague_of_same_customer_may_follow_up(app: App) -> None:
 def test_r7_forged_message_id_reference_is_not_trusted(app: App) -> None:
     accept(app, make_mail(), "t", NOW)
     forged = "md.1.aaaaaaaaaaaa.0123456789abcdef@support.example"
-    out = accept(app, make_mail(sender="gina@globex.example", subject="hola",
-                                in_reply_to=f"<{forged}>"), "t", NOW)
+    out = accept(
+        app,
+        make_mail(sender="gina@globex.example", subject="hola", in_reply_to=f"<{forged}>"),
+        "t",
+        NOW,
+    )
     assert out.kind is Kind.TICKETED and out.ticket_number == 2
 
 
@@ -348,12 +377,20 @@ def test_r7_forged_message_id_reference_is_not_trusted(app: App) -> None:
 
 def test_r8_reference_to_another_customers_ticket_is_a_new_topic(app: App) -> None:
     accept(app, make_mail(subject="Secreto de ACME"), "t", NOW)
-    out = accept(app, make_mail(sender="gina@globex.example", subject="Re: [BITAM #1] hola",
-                                in_reply_to=f"<{_ack_id(app, 1)}>"), "t", NOW)
+    out = accept(
+        app,
+        make_mail(
+            sender="gina@globex.example",
+            subject="Re: [BITAM #1] hola",
+            in_reply_to=f"<{_ack_id(app, 1)}>",
+        ),
+        "t",
+        NOW,
+    )
     assert out.kind is Kind.TICKETED and out.ticket_number == 2
     t2 = ticket_detail(app, 2)
     assert t2["customer"] == "globex"
-    ack = [r for r in outbox(app, "acknowledgement") if r.ticket_number == 2][0]
+    ack = next(r for r in outbox(app, "acknowledgement") if r.ticket_number == 2)
     assert b"Secreto" not in ack.raw
     froms = [m["from"] for m in ticket_detail(app, 1)["messages"]]
     assert "gina@globex.example" not in froms  # nothing appended to #1
@@ -365,8 +402,12 @@ def test_r8_reference_to_another_customers_ticket_is_a_new_topic(app: App) -> No
 def test_p10_reopen_within_window(app: App) -> None:
     accept(app, make_mail(), "t", NOW)
     _resolve(app, 1)
-    out = accept(app, make_mail(subject="Re: [BITAM #1]", body="Volvió a fallar hoy.\n"), "t",
-                 NOW + timedelta(days=2))
+    out = accept(
+        app,
+        make_mail(subject="Re: [BITAM #1]", body="Volvió a fallar hoy.\n"),
+        "t",
+        NOW + timedelta(days=2),
+    )
     assert out.kind is Kind.FOLLOWED_UP and out.reason == "reopened"
     t = _ticket(app, 1)
     assert t.state == "open" and t.resolved_at is None
@@ -376,8 +417,12 @@ def test_p10_reopen_within_window(app: App) -> None:
 def test_r7_thanks_on_resolved_ticket_is_confirmation_not_reopen(app: App) -> None:
     accept(app, make_mail(), "t", NOW)
     _resolve(app, 1)
-    out = accept(app, make_mail(subject="Re: [BITAM #1]", body="Muchas gracias, ya quedó.\n"),
-                 "t", NOW + timedelta(days=1))
+    out = accept(
+        app,
+        make_mail(subject="Re: [BITAM #1]", body="Muchas gracias, ya quedó.\n"),
+        "t",
+        NOW + timedelta(days=1),
+    )
     assert out.kind is Kind.FOLLOWED_UP
     assert _ticket(app, 1).state == "resolved"
     assert "customer_confirmed" in [e["kind"] for e in ticket_detail(app, 1)["events"]]
@@ -387,8 +432,12 @@ def test_p11_reply_to_closed_ticket_opens_new_linked_ticket(app: App) -> None:
     accept(app, make_mail(), "t", NOW)
     _resolve(app, 1)
     _close(app, 1, NOW + timedelta(days=30))
-    out = accept(app, make_mail(subject="Re: [BITAM #1] El reporte", body="Otra vez falla.\n"),
-                 "t", NOW + timedelta(days=31))
+    out = accept(
+        app,
+        make_mail(subject="Re: [BITAM #1] El reporte", body="Otra vez falla.\n"),
+        "t",
+        NOW + timedelta(days=31),
+    )
     assert out.kind is Kind.TICKETED and out.ticket_number == 2
     assert ticket_detail(app, 2)["follows_up"] == 1
     assert _ticket(app, 1).state == "closed"
@@ -453,21 +502,27 @@ def test_size_limit_too_large_notice_no_ticket(make_app, registry_file) -> None:
 
 def test_attachments_stored_content_addressed_with_safe_names(app: App) -> None:
     data = b"%PDF-1.4 fake"
-    raw = make_mail(attachments=[("../../etc/passwd", "application/pdf", data),
-                                 ("copy.pdf", "application/pdf", data)])
+    raw = make_mail(
+        attachments=[
+            ("../../etc/passwd", "application/pdf", data),
+            ("copy.pdf", "application/pdf", data),
+        ]
+    )
     out = accept(app, raw, "t", NOW)
     (msg,) = ticket_detail(app, out.ticket_number)["messages"][:1]
     names = [a["filename"] for a in msg["attachments"]]
     assert names == ["passwd", "copy.pdf"]
-    assert {a["sha256"] for a in msg["attachments"]} == {__import__("hashlib").sha256(
-        data).hexdigest()}
+    assert {a["sha256"] for a in msg["attachments"]} == {
+        __import__("hashlib").sha256(data).hexdigest()
+    }
 
 
 def test_backslashes_in_body_kept_exactly(app: App) -> None:
     body = "Ruta: C:\\temp\\new y \\n literal\n"
     out = accept(app, make_mail(body=body), "t", NOW)
     assert ticket_detail(app, out.ticket_number)["messages"][0]["body"].startswith(
-        "Ruta: C:\\temp\\new y \\n literal")
+        "Ruta: C:\\temp\\new y \\n literal"
+    )
 
 
 def test_unparseable_goes_to_quarantine(app: App) -> None:
@@ -479,8 +534,9 @@ def test_unparseable_goes_to_quarantine(app: App) -> None:
 
 
 def test_header_injection_from_customer_subject_impossible(app: App) -> None:
-    raw = make_mail(subject="hola").replace(b"Subject: hola",
-                                            b"Subject: =?utf-8?q?hola=0D=0ABcc=3A_evil=40x?=")
+    raw = make_mail(subject="hola").replace(
+        b"Subject: hola", b"Subject: =?utf-8?q?hola=0D=0ABcc=3A_evil=40x?="
+    )
     accept(app, raw, "t", NOW)
     for row in outbox(app):
         parsed = email.message_from_bytes(row.raw)
