@@ -5,8 +5,12 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from maildesk.errors import MaildeskError
+
+if TYPE_CHECKING:
+    from maildesk.app import App
 
 
 def _line(ok: bool | None, what: str, detail: str) -> str:
@@ -43,7 +47,9 @@ def run_checks(
     return problems
 
 
-def _check_app(app, fail, out) -> None:
+def _check_app(
+    app: App, fail: Callable[[str, str], None], out: Callable[[bool | None, str, str], str]
+) -> None:
     from maildesk.config import read_secret
 
     cfg = app.cfg
