@@ -1,0 +1,242 @@
+"""SMTP/LMTP listener (aiosmtpd): the embedded default inbound channel, and LMTP for Postfix/Exim.
+
+The channel only moves bytes: each message goes to pipeline.accept once, in a worker thread,
+and the SMTP answer says what the pipeline committed. 250 only after the commit; 451 when the
+database is unavailable (nothing written, the sending MTA retries); 550 5.7.1 for P3/P1
+rejections and 552 5.3.4 for oversized mail (the sending MTA bounces, so no notice is queued:
+the rejection and the raw message are still recorded in the ledger). A message the pipeline
+cannot read is kept in quarantine and answered 250 "kept for review": it is not lost, and a
+4xx would only make the MTA retry a poison message for days, a 5xx bounce a customer's mail
+for our bug. LMTP answers once per recipient, all alike: one message to several of our
+addresses is one message (R1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from maildesk.errors import TemporaryFailure
+from maildesk.pipeline.accept import accept_or_quarantine
+from maildesk.pipeline.outcome import Kind, Outcome
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+log = logging.getLogger("maildesk.smtp_listener")
+
+MAX_RECIPIENTS = 100
+REPLY_TEMPORARY = "451 4.3.0 Temporary failure, please try again later"
+REPLY_TOO_BIG = "552 5.3.4 Message too big for system"
+REPLY_BUSY = b"421 4.7.0 Too many connections, try again later\r\n"
+# aiosmtpd's own end-of-DATA refusals; rewritten with enhanced codes, repeated per LMTP recipient.
+_AIOSMTPD_TOO_MUCH = "552 Error: Too much mail data"
+_AIOSMTPD_LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
+
+
+def reply_for(outcome: Outcome) -> str:
+    """The SMTP status line for one pipeline outcome (all of them mean: committed)."""
+    if outcome.kind is Kind.REJECTED:
+        if "too large" in outcome.reason:
+            return REPLY_TOO_BIG
+        reason = " ".join(outcome.reason.split()) or "not accepted"
+        return f"550 5.7.1 Message refused: {reason}"
+    if outcome.kind is Kind.QUARANTINED:
+        return "250 2.0.0 Message kept for review"
+    if outcome.ticket_number is not None and outcome.kind in (Kind.TICKETED, Kind.FOLLOWED_UP):
+        return f"250 2.0.0 OK ticket {outcome.ticket_number}"
+    return "250 2.0.0 OK"
+
+
+def with_return_path(mail_from: str | None, raw: bytes) -> bytes:
+    """As the final delivery agent we add Return-Path (RFC 5321 4.4): R2 needs the null sender."""
+    if mail_from is None:
+        return raw
+    clean = "".join(ch for ch in mail_from if ch not in "\r\n<>")
+    return b"Return-Path: <" + clean.encode("utf-8") + b">\r\n" + raw
+
+
+class _Gate:
+    """Open connections of one listener; touched only from its event loop thread."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(limit, 1)
+        self.open = 0
+
+
+class _Limits:
+    """Mixin for aiosmtpd's SMTP/LMTP: a connection cap, and enhanced codes for size errors."""
+
+    gate: _Gate
+    envelope: Envelope | None
+    lmtp = False
+    # RFC 5321 says 1000 octets a line, but real clients send longer (HTML on one line):
+    # be liberal, the data size limit still bounds memory.
+    line_length_limit = 1024 * 1024
+    _maildesk_state = "new"  # new | counted | refused
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._maildesk_state == "new":  # not the second call made by STARTTLS
+            if self.gate.open >= self.gate.limit:
+                self._maildesk_state = "refused"
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(REPLY_BUSY)
+                transport.close()
+                return
+            self._maildesk_state = "counted"
+            self.gate.open += 1
+        super().connection_made(transport)  # type: ignore[misc]
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._maildesk_state == "refused":
+            return  # aiosmtpd never saw this connection
+        if self._maildesk_state == "counted":
+            self._maildesk_state = "closed"
+            self.gate.open -= 1
+        super().connection_lost(error)  # type: ignore[misc]
+
+    async def push(self, status: Any) -> None:
+        if status in (_AIOSMTPD_TOO_MUCH, _AIOSMTPD_LINE_TOO_LONG):
+            line = REPLY_TOO_BIG if status == _AIOSMTPD_TOO_MUCH else "500 5.5.2 Line too long"
+            count = len(self.envelope.rcpt_tos) if self.lmtp and self.envelope else 1
+            status = "\r\n".join([line] * max(count, 1))
+        await super().push(status)  # type: ignore[misc]
+
+
+class _SmtpServer(_Limits, SMTP):
+    pass
+
+
+class _LmtpServer(_Limits, LMTP):
+    lmtp = True
+
+
+class InboundHandler:
+    """aiosmtpd hooks (found by name): each message to the pipeline, once, off the event loop."""
+
+    def __init__(self, app: App, mode: str, executor: ThreadPoolExecutor) -> None:
+        self.app = app
+        self.mode = mode
+        self.executor = executor
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or envelope.content or b""
+        raw = content if isinstance(content, bytes) else content.encode("utf-8", "surrogateescape")
+        raw = with_return_path(envelope.mail_from, raw)
+        peer = session.peer
+        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        source = f"{self.mode}:{where}"
+        loop = asyncio.get_running_loop()
+        reply = await loop.run_in_executor(self.executor, self.deliver, raw, source)
+        if self.mode == "lmtp":
+            return "\r\n".join([reply] * max(len(envelope.rcpt_tos), 1))
+        return reply
+
+    def deliver(self, raw: bytes, source: str) -> str:
+        """Worker thread: run the pipeline and turn what it committed into a status line."""
+        try:
+            outcome = accept_or_quarantine(self.app, raw, source, notices=False)
+        except TemporaryFailure as exc:
+            log.warning("smtp listener: temporary failure source=%s error=%s", source, exc)
+            return REPLY_TEMPORARY
+        except Exception:
+            # Even quarantining failed: nothing was kept, so the MTA must keep the message.
+            log.exception("smtp listener: could not process or quarantine source=%s", source)
+            return REPLY_TEMPORARY
+        return reply_for(outcome)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class _Controller(Controller):
+    """aiosmtpd's threaded controller, building our SMTP/LMTP subclass per connection."""
+
+    def __init__(self, handler: InboundHandler, gate: _Gate, server_cls: type, **kwargs: Any):
+        super().__init__(handler, **kwargs)
+        self.gate = gate
+        self.server_cls = server_cls
+
+    def factory(self) -> SMTP:
+        server = self.server_cls(self.handler, **self.SMTP_kwargs)
+        server.gate = self.gate
+        return server
+
+
+class ListenerThread:
+    """The SMTP or LMTP listener in its own thread (aiosmtpd Controller); start() and stop()."""
+
+    def __init__(
+        self, app: App, mode: str = "smtp", host: str | None = None, port: int | None = None
+    ) -> None:
+        if mode not in ("smtp", "lmtp"):
+            raise ValueError(f"listener mode must be smtp or lmtp, not {mode!r}")
+        conf = app.cfg.inbound.smtp if mode == "smtp" else app.cfg.inbound.lmtp
+        self.app = app
+        self.mode = mode
+        self.host = host or conf.host
+        # aiosmtpd's readiness probe connects to the port, so port 0 means "pick one now".
+        self.port = port if port else (conf.port if port is None else _free_port(self.host))
+        self.max_connections = conf.max_connections
+        self._executor: ThreadPoolExecutor | None = None
+        self._controller: _Controller | None = None
+
+    def start(self) -> None:
+        """Listen; returns once the server answers (raises if the port cannot be bound)."""
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, min(self.max_connections, 8)),
+            thread_name_prefix=f"maildesk-{self.mode}",
+        )
+        handler = InboundHandler(self.app, self.mode, self._executor)
+        self._controller = _Controller(
+            handler,
+            _Gate(self.max_connections),
+            _LmtpServer if self.mode == "lmtp" else _SmtpServer,
+            hostname=self.host,
+            port=self.port,
+            ready_timeout=10,
+            server_hostname=self.app.cfg.support_domain or "localhost",
+            data_size_limit=self.app.cfg.limits.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+        )
+        try:
+            self._controller.start()
+        except BaseException:
+            self._controller = None
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        log.info("%s listener on %s:%s", self.mode, self.host, self.port)
+
+    def stop(self) -> None:
+        """Stop listening, then let a message already handed to the pipeline finish."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
