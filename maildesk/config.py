@@ -275,8 +275,9 @@ def _validate(cfg: Config) -> None:
         hours[type_] = [float(h) for h in row]
     c = cfg.calendar
     try:
-        BusinessCalendar(c.timezone, c.open, c.close, c.workdays, c.holidays_country or None,
-                         c.extra_holidays)
+        BusinessCalendar(
+            c.timezone, c.open, c.close, c.workdays, c.holidays_country or None, c.extra_holidays
+        )
     except (ValueError, KeyError, NotImplementedError) as exc:
         raise ConfigError(f"{f}: [calendar] {exc}") from None
     for i, agent in enumerate(cfg.agents):
@@ -288,15 +289,15 @@ def _validate(cfg: Config) -> None:
                 raise ConfigError(f"{f}: agents[{i}].skills: unknown type {skill!r}")
     for name in ("password_file",):
         for section, sub in (("inbound.imap", cfg.inbound.imap), ("outbound", cfg.outbound)):
-            if getattr(sub, name) and not cfg.path(getattr(sub, name)).exists():
-                if (section == "inbound.imap" and cfg.inbound.mode == "imap") or (
-                    section == "outbound" and cfg.outbound.mode == "smtp"
-                ):
-                    raise ConfigError(f"{f}: {section}.{name}: no such file")
+            used = (section == "inbound.imap" and cfg.inbound.mode == "imap") or (
+                section == "outbound" and cfg.outbound.mode == "smtp"
+            )
+            if used and getattr(sub, name) and not cfg.path(getattr(sub, name)).exists():
+                raise ConfigError(f"{f}: {section}.{name}: no such file")
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load the config: explicit path, else $MAILDESK_CONFIG, else ./maildesk.toml, else defaults."""
+    """Load config: the path given, else $MAILDESK_CONFIG, else ./maildesk.toml, else defaults."""
     if path is None:
         env = os.environ.get("MAILDESK_CONFIG")
         if env:
@@ -319,7 +320,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     return config_from_dict(data, str(file), file.resolve().parent)
 
 
-def config_from_dict(data: dict[str, Any], source: str = "<dict>", base: Path | None = None) -> Config:
+def config_from_dict(
+    data: dict[str, Any], source: str = "<dict>", base: Path | None = None
+) -> Config:
     """Build and validate a Config from parsed TOML (also used by tests)."""
     if "sla" in data and "hours" in data["sla"]:
         data = {**data, "sla": {**data["sla"], "hours": dict(data["sla"]["hours"])}}

@@ -155,9 +155,7 @@ class Ticket(Base):
     customer: Mapped[Customer] = relationship()
     requester: Mapped[Contact] = relationship()
     assignee: Mapped[Agent | None] = relationship()
-    messages: Mapped[list[Message]] = relationship(
-        back_populates="ticket", order_by="Message.id"
-    )
+    messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list[Event]] = relationship(order_by="Event.id")
 
 
