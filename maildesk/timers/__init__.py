@@ -1,0 +1,80 @@
+"""Policy timers T1–T5 (SPEC §5), run by the daemon's scheduler and `maildesk timers run`.
+
+Every timer is a query over stored timestamps plus an idempotent action, so running twice at
+one instant changes nothing the second time and a daemon that was down catches up once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from maildesk.timers.feature import T3
+from maildesk.timers.lifecycle import T1, T2
+from maildesk.timers.sla import T4_BREACH, T4_WARN
+from maildesk.timers.sweep import Action, Timer, TimerReport, Units, local, sweep
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+__all__ = ["TIMERS", "Action", "TimerReport", "cmd_timers_run", "run_timers", "summary"]
+
+#: Order matters: T2 resolves before T4 looks at open tickets; a breach supersedes a warning.
+TIMERS: tuple[Timer, ...] = (T1, T2, T3, T4_BREACH, T4_WARN)
+
+
+def run_timers(app: App, now: datetime, dry_run: bool = False) -> TimerReport:
+    """Run T1–T4 as of `now`, then flush the outbox (T5). A dry run writes nothing at all:
+    the same work runs in transactions that are rolled back, and T5 is skipped."""
+    from maildesk.outbound.sender import flush
+
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("run_timers needs an aware datetime")
+    _ = app.secret  # loaded outside the units of work (it may have to be created)
+    report = TimerReport(now=now, dry_run=dry_run)
+    units = Units(app, dry_run)
+    try:
+        for timer in TIMERS:
+            sweep(units, timer, now, report)
+    finally:
+        units.close()
+    if not dry_run:
+        report.flush = flush(app, now)
+    return report
+
+
+def summary(app: App, report: TimerReport) -> str:
+    """One line for operators and logs."""
+    parts = [
+        f"{report.count('close')} closed (T1)",
+        f"{report.count('abandon')} abandoned (T2)",
+        f"{report.count('remind')} feature reminders (T3)",
+        f"{report.count('warn')} SLA warnings and {report.count('escalate')} escalations (T4)",
+    ]
+    if report.flush is not None:
+        f = report.flush
+        parts.append(f"outbox sent {f.sent}, retry later {f.retried}, failed {f.failed} (T5)")
+    if report.errors:
+        parts.append(f"{len(report.errors)} errors")
+    head = "dry run, nothing written: " if report.dry_run else ""
+    tz = app.calendar.timezone
+    return f"{head}timers as of {local(app, report.now)} ({tz}): " + ", ".join(parts)
+
+
+def cmd_timers_run(args: argparse.Namespace) -> int:
+    """`maildesk timers run [--now ISO8601] [--dry-run]`: a naive --now is local business time."""
+    from maildesk.cli import _app
+
+    app = _app(args)
+    now: datetime = args.now or app.now()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=app.calendar.tz)
+    report = run_timers(app, now, dry_run=args.dry_run)
+    for action in report.actions:
+        print(action.line())
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(summary(app, report))
+    return 1 if report.errors else 0

@@ -1,0 +1,83 @@
+"""T3 (P13): remind the committee and the assignee of a feature request's pending decision."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from maildesk.outbound.notices import queue_mail
+from maildesk.pipeline.tickets import add_event
+from maildesk.store.models import Agent, Ticket
+from maildesk.timers.sweep import Action, Timer, detail, unique
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+FEATURE_TYPE = "nuevo_requerimiento"
+
+
+def _days(app: App) -> list[int]:
+    return sorted(set(app.cfg.timers.feature_reminder_days))
+
+
+def _where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
+    days = _days(app) or [0]
+    return (
+        Ticket.state == "open",
+        Ticket.type == FEATURE_TYPE,
+        Ticket.type_set_at <= now - timedelta(days=days[0]),
+        Ticket.viable.is_(None),
+        Ticket.feature_reminders_sent < len(_days(app)),
+    )
+
+
+def committee(s: Session, app: App) -> list[str]:
+    """The committee address, else the agents flagged `committee = true`."""
+    if app.cfg.committee.address:
+        return [app.cfg.committee.address]
+    q = select(Agent.email).where(Agent.committee.is_(True), Agent.active.is_(True))
+    return list(s.scalars(q.order_by(Agent.id)))
+
+
+def _act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
+    """Send the latest reminder that is due. After downtime that skipped a reminder day, the
+    one mail says the current day; the skipped reminder is recorded in the event, not sent."""
+    days = _days(app)
+    due = sum(1 for d in days if t.type_set_at + timedelta(days=d) <= now)
+    if due <= t.feature_reminders_sent:
+        return None
+    day = days[due - 1]
+    skipped = days[t.feature_reminders_sent : due - 1]
+    t.feature_reminders_sent = due
+    deadline = t.type_set_at + timedelta(days=app.cfg.timers.feature_decision_days)
+    assignee = [t.assignee.email] if t.assignee is not None and t.assignee.active else []
+    recipients = unique(committee(s, app) + assignee)
+    for to in recipients:
+        queue_mail(
+            s,
+            app,
+            template="feature_reminder",
+            to=to,
+            now=now,
+            ticket=t,
+            kind="note",  # internal: kept on the ticket, never in the customer's transcript
+            auto_submitted="auto-generated",
+            context={"day": day, "deadline": deadline.astimezone(app.calendar.tz)},
+        )
+    add_event(
+        s,
+        t,
+        now,
+        "timer",
+        "system",
+        **detail(timer="T3", action="remind", day=day, skipped=skipped, to=recipients),
+    )
+    to_text = ", ".join(recipients) or "nobody: no committee address, committee agent or assignee"
+    return Action("T3", "remind", t.number, f"feature decision pending, day {day}, to {to_text}")
+
+
+T3 = Timer("T3", _where, _act)

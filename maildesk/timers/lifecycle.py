@@ -1,0 +1,168 @@
+"""T1 (P10: resolved → closed after N business days) and T2 (P12: abandoned → resolved)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session
+
+from maildesk.outbound.notices import queue_mail
+from maildesk.pipeline.tickets import add_event, transition
+from maildesk.store.models import Message, Ticket
+from maildesk.timers.sweep import Action, Timer, detail, local
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+_ONE_DAY = timedelta(days=1)
+
+
+# -- T1 -------------------------------------------------------------------------------------
+#
+# SPEC §5 counts the 15 days on "the business calendar, whatever the customer's policy"
+# (the policy's "días hábiles"); issue 3 says "the customer's calendar". The SPEC wins: a 7x24
+# customer buys round-the-clock SLA hours, not a shorter window to comment on a resolution.
+
+
+def _t1_resolved_before(app: App, now: datetime) -> datetime:
+    """Exclusive upper bound on `resolved_at` of tickets T1 may close at `now`.
+
+    A ticket resolved on local date d closes on the N-th business day after d, so only dates
+    with N business days in (d, today] can be due. Walking back N business days from today
+    gives the first date that cannot; the exact check (`add_business_days`) does the rest.
+    """
+    cal = app.calendar
+    n = app.cfg.timers.resolved_to_closed_business_days
+    day = now.astimezone(cal.tz).date()
+    counted = 0
+    while counted < n:
+        if cal.is_business_day(day):
+            counted += 1
+        day -= _ONE_DAY
+    first_not_due = day + _ONE_DAY
+    # One hour of slack covers zones whose midnight falls in a DST gap.
+    return datetime.combine(first_not_due, time(0), tzinfo=cal.tz) + timedelta(hours=1)
+
+
+def _t1_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
+    return (Ticket.state == "resolved", Ticket.resolved_at < _t1_resolved_before(app, now))
+
+
+def transcript_text(s: Session, app: App, t: Ticket) -> str:
+    """The public conversation as text, read in the caller's session (attached by T1).
+
+    `views.transcript` opens its own transaction, which must not nest inside this one.
+    """
+    tz = app.calendar.tz
+    lines = [f"[{app.cfg.support.subject_prefix} #{t.number}] {t.subject}", ""]
+    rows = s.scalars(
+        select(Message)
+        .where(Message.ticket_number == t.number, Message.public.is_(True), Message.kind != "note")
+        .order_by(Message.id)
+    )
+    for m in rows:
+        lines += [
+            f"--- {m.at.astimezone(tz).isoformat()}  {m.from_addr}",
+            f"Subject: {m.subject}",
+            "",
+            m.body.rstrip("\n"),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _t1_act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
+    n = app.cfg.timers.resolved_to_closed_business_days
+    assert t.resolved_at is not None  # the WHERE clause guarantees it
+    due = app.calendar.add_business_days(t.resolved_at, n)
+    if due > now:
+        return None
+    text = transcript_text(s, app, t)
+    resolved_at = t.resolved_at
+    transition(s, t, "closed", now, "system", f"no reply within {n} business days")
+    add_event(
+        s,
+        t,
+        now,
+        "timer",
+        "system",
+        **detail(timer="T1", action="close", resolved_at=resolved_at, due_at=due),
+    )
+    queue_mail(
+        s,
+        app,
+        template="closed",
+        to=t.requester.email,
+        now=now,
+        ticket=t,
+        recipient_name=t.requester.name,
+        auto_submitted="auto-generated",
+        attachments=[(f"transcript-{t.number}.txt", "text/plain", text.encode("utf-8"))],
+    )
+    return Action(
+        "T1",
+        "close",
+        t.number,
+        f"resolved {local(app, resolved_at)}, {n} business days passed",
+    )
+
+
+T1 = Timer("T1", _t1_where, _t1_act)
+
+
+# -- T2 -------------------------------------------------------------------------------------
+
+
+def _t2_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
+    """Open, support spoke last (a public agent answer; notices never set this column), and
+    that answer is `abandoned_after_days` calendar days old."""
+    cutoff = now - timedelta(days=app.cfg.timers.abandoned_after_days)
+    return (
+        Ticket.state == "open",
+        Ticket.last_agent_public_at <= cutoff,
+        or_(
+            Ticket.last_customer_at.is_(None),
+            Ticket.last_customer_at < Ticket.last_agent_public_at,
+        ),
+    )
+
+
+def _t2_act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
+    days = app.cfg.timers.abandoned_after_days
+    answered = t.last_agent_public_at
+    assert answered is not None
+    transition(s, t, "resolved", now, "system", "abandoned")
+    add_event(
+        s,
+        t,
+        now,
+        "timer",
+        "system",
+        **detail(timer="T2", action="abandon", agent_answer_at=answered),
+    )
+    queue_mail(
+        s,
+        app,
+        template="abandoned",
+        to=t.requester.email,
+        now=now,
+        ticket=t,
+        recipient_name=t.requester.name,
+        auto_submitted="auto-generated",
+        context={
+            "days": days,
+            "window_days": app.cfg.timers.resolved_to_closed_business_days,
+        },
+    )
+    return Action(
+        "T2",
+        "abandon",
+        t.number,
+        f"agent answered {local(app, answered)}, {days} days without customer reply",
+    )
+
+
+T2 = Timer("T2", _t2_where, _t2_act)
