@@ -7,20 +7,24 @@ setting `last_agent_public_at` directly: that column is exactly what T2 reads.
 from __future__ import annotations
 
 import email
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.policy import default
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from maildesk.app import App
 from maildesk.cli import main
+from maildesk.config import config_from_dict
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.tickets import transition
 from maildesk.store.models import Agent, Event, Message, Outbox, Ticket
 from maildesk.timers import run_timers
+from maildesk.timers.lifecycle import _t1_resolved_before
 from tests.conftest import NOW, make_mail, outbox
 
 MX = ZoneInfo("America/Mexico_City")
@@ -441,3 +445,24 @@ def test_cli_timers_run_now(app: App, tmp_path: Path, capsys: pytest.CaptureFixt
     assert out[0] == line
     assert "1 closed (T1)" in out[-1] and "outbox sent" in out[-1]
     assert _ticket(app, number).state == "closed"
+
+
+# --- the T1 index bound (property) -----------------------------------------------------------
+
+_BOUND_APP = App(config_from_dict({"database": {"url": "sqlite://"}}, "bound-test"))
+_INSTANTS = st.datetimes(
+    min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+)
+
+
+@given(resolved=_INSTANTS, now=_INSTANTS)
+@settings(max_examples=300, deadline=None)
+def test_t1_query_bound_never_misses_a_due_ticket(resolved: datetime, now: datetime) -> None:
+    """Every ticket T1 must close passes the indexed `resolved_at < bound` filter, and the
+    filter lets through at most one extra local day of not-yet-due tickets."""
+    cal = _BOUND_APP.calendar
+    bound = _t1_resolved_before(_BOUND_APP, now)
+    if cal.add_business_days(resolved, 15) <= now:
+        assert resolved < bound
+    if resolved < bound - timedelta(days=1, hours=1):
+        assert cal.add_business_days(resolved, 15) <= now
