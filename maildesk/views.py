@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from maildesk.store.models import Blob, Message, Quarantine, Ticket
 
@@ -99,14 +99,23 @@ def ticket_detail(app: App, number: int) -> dict[str, Any] | None:
 
 def transcript(app: App, number: int) -> str:
     """The whole public conversation as text (attached to the `closed` notice, T1)."""
-    detail = ticket_detail(app, number)
-    if detail is None:
+    with app.db.transaction() as s:
+        return transcript_text(s, app, number)
+
+
+def transcript_text(s: Session, app: App, number: int) -> str:
+    """`transcript` inside the caller's unit of work, so it includes what was just written
+    (an agent's last answer before `#close`). Internal notes and non-public rows are left out."""
+    t = s.get(Ticket, number)
+    if t is None:
         return ""
-    lines = [f"[{app.cfg.support.subject_prefix} #{number}] {detail['subject']}", ""]
-    for m in detail["messages"]:
-        if m["kind"] == "note":
+    s.flush()
+    msgs = s.scalars(select(Message).where(Message.ticket_number == number).order_by(Message.id))
+    lines = [f"[{app.cfg.support.subject_prefix} #{number}] {t.subject}", ""]
+    for m in msgs:
+        if m.kind == "note" or not m.public:
             continue
-        lines += [f"--- {m['date']}  {m['from']}", f"Subject: {m['subject']}", "", m["body"], ""]
+        lines += [f"--- {_iso(app, m.at)}  {m.from_addr}", f"Subject: {m.subject}", "", m.body, ""]
     return "\n".join(lines)
 
 

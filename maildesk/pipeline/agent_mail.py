@@ -1,4 +1,25 @@
-"""R4: mail from a registered agent. Stored on its ticket; commands and relaying build on this."""
+"""R4: mail from a registered agent — authenticate, run `#` commands, relay the answer (§4).
+
+Read top-down, one mail:
+
+1. Sender authentication (when `require_authenticated_agents`): a mail that a trusted server
+   did not see pass DMARC (or aligned DKIM) is refused: `agent_unauthenticated` to the agent's
+   registered address, event on the ticket, outcome REJECTED. Nothing is stored on the ticket
+   (a forger must not be able to write even internal notes); the raw mail stays in the ledger.
+2. Commands are parsed from the new content (quoted history and `-- ` signature already
+   stripped at parse time; commands sit at the top, so they survive that stripping).
+3. All or nothing: any error → `agent_command_error` to the agent listing them all, event
+   `agent_command_rejected`, the mail kept on the ticket as an internal note (kind "note",
+   not public); outcome FOLLOWED_UP (IGNORED when the mail refers to no ticket).
+4. Otherwise commands apply in order, then the remaining body (minus the agent's name line)
+   is relayed to the requester, then the customer notices the commands caused are queued.
+
+Storage, so `tickets show` shows every text once: the agent's inbound mail is a message
+(direction in, kind "agent", not public) whose body is just its command lines — its full
+text and raw bytes are kept — and the relayed answer is the outbound public "agent" message.
+An agent answering an unassigned ticket takes it (common helpdesk behaviour); an unassigned
+ticket that gets a type from `#type` without an answer is auto-assigned by skill (P7).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +28,17 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from maildesk.domain.commands import Command, parse_agent_mail
+from maildesk.mail.authres import AuthVerdict, agent_mail_authenticated
 from maildesk.mail.inbound import Inbound
+from maildesk.outbound.notices import queue_mail
+from maildesk.pipeline import agent_commands
+from maildesk.pipeline.on_behalf import find_eligible_contact, open_on_behalf
 from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.relay import relay_answer, strip_agent_signature
 from maildesk.pipeline.route import Facts
-from maildesk.store.models import Ticket
+from maildesk.pipeline.tickets import add_event, assign, pick_assignee
+from maildesk.store.models import Agent, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -25,11 +53,213 @@ def handle_agent_mail(
     ticket: Ticket | None,
     now: datetime,
 ) -> Outcome:
-    from maildesk.pipeline.apply import store_message
-    from maildesk.pipeline.tickets import add_event
-
+    """One agent mail → one outcome; every write happens in the caller's transaction."""
+    agent = s.get(Agent, facts.sender.agent_id)
+    assert agent is not None  # R4 found this agent in the same transaction
+    verdict = authenticate(app, msg)
+    if not verdict.ok:
+        return _refuse_unauthenticated(s, app, msg, agent, ticket, verdict, now)
+    parsed = parse_agent_mail(msg.new_content or msg.text)
+    body = strip_agent_signature(parsed.body, agent)
     if ticket is None:
-        return Outcome(Kind.IGNORED, "agent mail without a ticket reference")
-    store_message(s, msg, raw_sha, ticket, now, "agent", public=False)
-    add_event(s, ticket, now, "agent_mail", msg.from_addr)
-    return Outcome(Kind.FOLLOWED_UP, "agent mail stored", ticket.number)
+        if any(c.name == "new" for c in parsed.commands):
+            return _open_for_customer(
+                s, app, msg, raw_sha, facts, agent, parsed.commands, list(parsed.errors), body, now
+            )
+        if parsed.errors:
+            return _reject_commands(s, app, msg, raw_sha, agent, None, list(parsed.errors), now)
+        return _reject_commands(s, app, msg, raw_sha, agent, None, [_NO_TICKET], now)
+    errors = list(parsed.errors)
+    errors += agent_commands.check(s, ticket.state, ticket.type, parsed.commands)
+    if ticket.state == "closed" and body.strip() and not parsed.is_internal_note:
+        errors.append(_CLOSED)
+    if errors:
+        return _reject_commands(s, app, msg, raw_sha, agent, ticket, errors, now)
+    return _apply_to_ticket(
+        s, app, msg, raw_sha, agent, ticket, parsed.commands, parsed.is_internal_note, body, now
+    )
+
+
+_NO_TICKET = (
+    "this mail refers to no ticket: answer a ticket notification (keep the ticket tag in the "
+    "subject), or put '#new customer@example.com' at the top to open a ticket on behalf of "
+    "that customer (P14)"
+)
+_CLOSED = (
+    "the ticket is closed (P11): the answer was not sent to the customer; if the problem is "
+    "back, open a new ticket with #new"
+)
+
+
+def authenticate(app: App, msg: Inbound) -> AuthVerdict:
+    """§4: believe Authentication-Results only from our trusted servers (when required)."""
+    if not app.cfg.require_authenticated_agents:
+        return AuthVerdict(True, "sender authentication not required")
+    return agent_mail_authenticated(
+        msg.headers.get("authentication-results", ()),
+        app.cfg.security.trusted_authserv_ids,
+        msg.from_addr.rpartition("@")[2],
+    )
+
+
+def _refuse_unauthenticated(
+    s: Session,
+    app: App,
+    msg: Inbound,
+    agent: Agent,
+    ticket: Ticket | None,
+    verdict: AuthVerdict,
+    now: datetime,
+) -> Outcome:
+    add_event(
+        s,
+        ticket,
+        now,
+        "agent_unauthenticated",
+        agent.email,
+        reason=verdict.reason,
+        message_id=msg.message_id,
+    )
+    queue_mail(
+        s,
+        app,
+        template="agent_unauthenticated",
+        to=agent.email,  # the registered address, whatever Reply-To the forger set
+        now=now,
+        ticket=ticket,
+        in_reply_to=msg.message_id,
+        recipient_name=agent.name,
+        record=False,
+        context={"original_subject": msg.subject, "reason": verdict.reason},
+    )
+    return Outcome(
+        Kind.REJECTED,
+        f"agent mail not authenticated: {verdict.reason}",
+        ticket.number if ticket else None,
+    )
+
+
+def _reject_commands(
+    s: Session,
+    app: App,
+    msg: Inbound,
+    raw_sha: str,
+    agent: Agent,
+    ticket: Ticket | None,
+    errors: list[str],
+    now: datetime,
+) -> Outcome:
+    """Nothing applied, nothing relayed; the agent learns why, the mail is kept as a note."""
+    from maildesk.pipeline.apply import store_message
+
+    if ticket is not None:
+        store_message(s, msg, raw_sha, ticket, now, "note", public=False)
+    add_event(
+        s,
+        ticket,
+        now,
+        "agent_command_rejected",
+        agent.email,
+        errors=errors,
+        message_id=msg.message_id,
+    )
+    queue_mail(
+        s,
+        app,
+        template="agent_command_error",
+        to=agent.email,
+        now=now,
+        ticket=ticket,
+        in_reply_to=msg.message_id,
+        recipient_name=agent.name,
+        record=False,  # never part of the customer's history
+        context={"original_subject": msg.subject, "errors": errors},
+    )
+    if ticket is None:
+        reason = (
+            "agent mail without a ticket reference"
+            if errors == [_NO_TICKET]
+            else (f"agent commands rejected ({len(errors)} error(s))")
+        )
+        return Outcome(Kind.IGNORED, reason)
+    return Outcome(
+        Kind.FOLLOWED_UP, f"agent commands rejected ({len(errors)} error(s))", ticket.number
+    )
+
+
+def _apply_to_ticket(
+    s: Session,
+    app: App,
+    msg: Inbound,
+    raw_sha: str,
+    agent: Agent,
+    ticket: Ticket,
+    commands: tuple[Command, ...],
+    note: bool,
+    body: str,
+    now: datetime,
+) -> Outcome:
+    from maildesk.pipeline.apply import store_message
+
+    if note:
+        store_message(s, msg, raw_sha, ticket, now, "note", public=False, body=body)
+    else:
+        command_text = "\n".join(c.line for c in commands)
+        store_message(s, msg, raw_sha, ticket, now, "agent", public=False, body=command_text)
+    applied = agent_commands.apply(s, app, ticket, commands, agent.email, now)
+    relayed = not note and bool(body.strip())
+    if relayed:
+        mid = relay_answer(s, app, msg, ticket, agent, body, now)
+        add_event(s, ticket, now, "agent_reply", agent.email, message_id=mid)
+    if ticket.assignee is None:
+        if relayed:
+            assign(s, ticket, agent, now, agent.email)
+        elif applied.type_changed:
+            chosen = pick_assignee(s, ticket)
+            if chosen is not None:
+                assign(s, ticket, chosen, now, "system")
+    for send in applied.sends:
+        send()
+    if note:
+        return Outcome(Kind.FOLLOWED_UP, "internal note", ticket.number)
+    if relayed:
+        return Outcome(Kind.FOLLOWED_UP, "agent answer relayed", ticket.number)
+    if commands:
+        return Outcome(Kind.FOLLOWED_UP, "agent commands applied", ticket.number)
+    add_event(s, ticket, now, "agent_mail", agent.email)
+    return Outcome(Kind.FOLLOWED_UP, "agent mail stored (nothing to relay)", ticket.number)
+
+
+def _open_for_customer(
+    s: Session,
+    app: App,
+    msg: Inbound,
+    raw_sha: str,
+    facts: Facts,
+    agent: Agent,
+    commands: tuple[Command, ...],
+    errors: list[str],
+    body: str,
+    now: datetime,
+) -> Outcome:
+    """P14: `#new customer@example.com` opens a ticket for that customer; other commands in
+    the same mail (type, priority, product, assign...) then apply to the new ticket."""
+    news = [c for c in commands if c.name == "new"]
+    others = tuple(c for c in commands if c.name != "new")
+    if len(news) > 1:
+        errors.append("only one #new per mail: each ticket is one topic (P4)")
+    contact, why = find_eligible_contact(s, news[0].args[0], facts.today)
+    if contact is None:
+        errors.append(f'"{news[0].line}": {why}')
+    if any(c.name == "note" for c in others):
+        errors.append("#note cannot open a ticket: the request must be the ticket's message")
+    errors += agent_commands.check(s, "open", app.cfg.support.default_type, others)
+    if not body.strip():
+        errors.append("#new needs the customer's request written below the commands")
+    if errors or contact is None:
+        return _reject_commands(s, app, msg, raw_sha, agent, None, errors, now)
+    t = open_on_behalf(s, app, msg, raw_sha, agent, contact, body, now)
+    applied = agent_commands.apply(s, app, t, others, agent.email, now)
+    for send in applied.sends:
+        send()
+    return Outcome(Kind.TICKETED, f"opened on behalf of {contact.email} (P14)", t.number)

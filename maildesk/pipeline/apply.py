@@ -241,6 +241,10 @@ def create_ticket(
             context=ctx,
         )
     notify_agents(s, app, t, msg, now, "new")
+    if t.type == "nuevo_requerimiento":  # P13: e.g. support.default_type set to it
+        from maildesk.pipeline.agent_commands import forward_to_committee
+
+        forward_to_committee(s, app, t, now)
     return t
 
 

@@ -106,3 +106,63 @@ def assign(s: Session, t: Ticket, agent: Agent | None, now: datetime, actor: str
     add_event(
         s, t, now, "assigned", actor, **{"from": previous, "to": agent.email if agent else None}
     )
+
+
+def set_type(app: App, s: Session, t: Ticket, type_: str, now: datetime, actor: str) -> bool:
+    """P7/P8: an agent classifies the ticket; the SLA follows the new type. True if changed.
+
+    `type_set_at` restarts only on a real change: T3 counts the committee's days from it."""
+    t.unclassified = False
+    if t.type == type_:
+        return False
+    previous = t.type
+    t.type = type_
+    t.type_set_at = now
+    t.updated_at = now
+    if type_ == "nuevo_requerimiento":
+        t.feature_reminders_sent = 0
+    recompute_sla(app, t)
+    add_event(s, t, now, "type", actor, **{"from": previous, "to": type_})
+    return True
+
+
+def set_priority(app: App, s: Session, t: Ticket, priority: str, now: datetime, actor: str) -> bool:
+    """P7/P8: priority set by an agent; the SLA is recomputed from created_at. True if changed."""
+    t.unclassified = False
+    if t.priority == priority:
+        return False
+    previous = t.priority
+    t.priority = priority
+    t.updated_at = now
+    recompute_sla(app, t)
+    add_event(s, t, now, "priority", actor, **{"from": previous, "to": priority})
+    return True
+
+
+def set_product(
+    s: Session,
+    t: Ticket,
+    product: str,
+    version: str | None,
+    supported: list[str],
+    now: datetime,
+    actor: str,
+) -> bool:
+    """P5/P15: the affected product; returns True when the version is newly unsupported."""
+    was_flagged = t.unsupported_version and t.product_version == version
+    previous = {"product": t.product, "version": t.product_version}
+    t.product = product
+    t.product_version = version
+    t.unsupported_version = bool(version) and version not in supported
+    t.updated_at = now
+    add_event(
+        s,
+        t,
+        now,
+        "product",
+        actor,
+        **{"from": previous, "to": {"product": product, "version": version}},
+    )
+    if t.unsupported_version:
+        add_event(s, t, now, "unsupported_version", actor, version=version, supported=supported)
+    return t.unsupported_version and not was_flagged

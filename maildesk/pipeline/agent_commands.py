@@ -1,0 +1,261 @@
+"""Apply an agent mail's `#` commands to a ticket (SPEC §4; P7, P8, P13, P15).
+
+All or nothing per mail: `check` first walks the commands in order over a *simulated* state
+and type (so `#type nuevo_requerimiento` then `#viable yes` passes, `#close` then `#resolve`
+does not) and only when it finds no error does `apply` change anything. `apply` therefore
+cannot fail half-way, and no savepoint is needed.
+
+Mail to the customer caused by a command (resolved, closed, ...) is returned as deferred
+sends: the caller relays the agent's answer first, so the customer reads the answer before
+"your ticket is resolved", and the `closed` transcript includes that answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from maildesk.domain.commands import Command
+from maildesk.domain.lifecycle import check_transition
+from maildesk.errors import IllegalTransition
+from maildesk.outbound.notices import queue_mail
+from maildesk.pipeline.relay import last_customer_message_id
+from maildesk.pipeline.tickets import (
+    add_event,
+    assign,
+    set_priority,
+    set_product,
+    set_type,
+    transition,
+)
+from maildesk.store.models import Agent, Message, Product, Ticket
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+FEATURE = "nuevo_requerimiento"
+Send = Callable[[], None]
+
+
+@dataclass
+class Applied:
+    """What applying a mail's commands did, for the caller's follow-up steps."""
+
+    sends: list[Send] = field(default_factory=list)  # customer notices, sent after the relay
+    type_changed: bool = False
+    assigned: bool = False
+
+
+def find_agent(s: Session, who: str) -> tuple[Agent | None, str]:
+    """`#assign` target by address or name, case-insensitive; ("", reason) when not one."""
+    key = who.strip().strip("<>").casefold()
+    agents = list(s.scalars(select(Agent).where(Agent.active.is_(True))))
+    by_mail = [a for a in agents if a.email.casefold() == key]
+    if by_mail:
+        return by_mail[0], ""
+    by_name = [a for a in agents if a.name.casefold() == key]
+    if len(by_name) == 1:
+        return by_name[0], ""
+    if len(by_name) > 1:
+        return None, f"more than one agent is called {who!r}; use the address"
+    return None, f"no active agent with address or name {who!r}"
+
+
+def find_product(s: Session, name: str) -> Product | None:
+    """Catalogue lookup, case-insensitive (agents type names as they say them)."""
+    return s.scalar(select(Product).where(func.lower(Product.name) == name.casefold()))
+
+
+def _check_one(s: Session, c: Command, state: str, type_: str) -> tuple[str, str, str]:
+    """One command against the simulated (state, type); returns (error, state, type)."""
+    if state == "closed" and c.name != "note":
+        return "the ticket is closed (P11): nothing can change on it", state, type_
+    if c.name == "type":
+        return "", state, c.args[0]
+    if c.name == "assign":
+        return find_agent(s, c.args[0])[1], state, type_
+    if c.name == "product":
+        product = find_product(s, c.args[0])
+        if product is None:
+            return f"unknown product {c.args[0]!r} (not in the catalogue)", state, type_
+        if len(c.args) > 1 and c.args[1] not in product.versions:
+            known = ", ".join(product.versions)
+            return f"{product.name} has no version {c.args[1]} (known: {known})", state, type_
+        return "", state, type_
+    target = {"resolve": "resolved", "out_of_scope": "resolved", "close": "closed"}.get(c.name)
+    if target:
+        try:
+            check_transition(state, target)
+        except IllegalTransition as exc:
+            return str(exc), state, type_
+        return "", target, type_
+    if c.name == "viable" and type_ != FEATURE:
+        return f"#viable applies only to {FEATURE} tickets (this one is {type_})", state, type_
+    if c.name == "new":
+        return "#new opens a new ticket: send it in a new mail, not in a reply", state, type_
+    return "", state, type_
+
+
+def check(s: Session, state: str, type_: str, commands: Sequence[Command]) -> list[str]:
+    """Every problem the commands would hit, in order; empty means `apply` will succeed."""
+    errors = []
+    for c in commands:
+        error, state, type_ = _check_one(s, c, state, type_)
+        if error:
+            errors.append(f'"{c.line}": {error}')
+    return errors
+
+
+def first_request_body(s: Session, t: Ticket) -> str:
+    """The text that opened the ticket (what the committee evaluates, P13)."""
+    first = s.scalar(
+        select(Message.body)
+        .where(Message.ticket_number == t.number, Message.direction == "in", Message.public)
+        .order_by(Message.id)
+        .limit(1)
+    )
+    return first or ""
+
+
+def forward_to_committee(s: Session, app: App, t: Ticket, now: datetime) -> None:
+    """P13: a feature request goes to the committee address (else to committee agents)."""
+    recipients = [app.cfg.committee.address] if app.cfg.committee.address else []
+    if not recipients:
+        query = select(Agent.email).where(Agent.active.is_(True), Agent.committee.is_(True))
+        recipients = list(s.scalars(query))
+    if not recipients:
+        add_event(s, t, now, "committee_not_configured")
+        return
+    body = first_request_body(s, t)
+    for to in recipients:
+        queue_mail(
+            s,
+            app,
+            template="feature_committee",
+            to=to,
+            now=now,
+            ticket=t,
+            auto_submitted="auto-generated",
+            reply_to=app.cfg.support.address,
+            record=False,  # internal: never part of the customer's transcript
+            context={"customer_name": t.customer.name, "body": body},
+        )
+    add_event(s, t, now, "forwarded_to_committee", to=recipients)
+
+
+def customer_notice(
+    s: Session,
+    app: App,
+    t: Ticket,
+    template: str,
+    now: datetime,
+    attach: Callable[[], list[tuple[str, str, bytes]]] | None = None,
+    **context: Any,
+) -> Send:
+    """A deferred automatic notice to the requester, threaded into their conversation."""
+
+    def send() -> None:
+        queue_mail(
+            s,
+            app,
+            template=template,
+            to=t.requester.email,
+            now=now,
+            ticket=t,
+            auto_submitted="auto-generated",
+            in_reply_to=last_customer_message_id(s, t.number),
+            recipient_name=t.requester.name,
+            attachments=attach() if attach else (),
+            context=context,
+        )
+
+    return send
+
+
+def _transcript(s: Session, app: App, t: Ticket) -> list[tuple[str, str, bytes]]:
+    from maildesk.views import transcript_text
+
+    text = transcript_text(s, app, t.number)
+    return [(f"ticket-{t.number}.txt", "text/plain", text.encode("utf-8"))]
+
+
+def _apply_one(
+    s: Session, app: App, t: Ticket, c: Command, actor: str, now: datetime, out: Applied
+) -> None:
+    if c.name == "type":
+        if set_type(app, s, t, c.args[0], now, actor):
+            out.type_changed = True
+            if t.type == FEATURE:
+                forward_to_committee(s, app, t, now)
+    elif c.name == "priority":
+        set_priority(app, s, t, c.args[0], now, actor)
+    elif c.name == "assign":
+        agent, _ = find_agent(s, c.args[0])
+        if agent is not None and agent is not t.assignee:
+            assign(s, t, agent, now, actor)
+        out.assigned = True
+    elif c.name == "product":
+        _apply_product(s, app, t, c, actor, now, out)
+    elif c.name == "resolve":
+        reason = c.args[0] if c.args else ""
+        transition(s, t, "resolved", now, actor, reason)
+        days = app.cfg.timers.resolved_to_closed_business_days
+        out.sends.append(
+            customer_notice(s, app, t, "resolved", now, reason=reason, window_days=days)
+        )
+    elif c.name == "close":
+        transition(s, t, "closed", now, actor, "closed by agent")
+        out.sends.append(customer_notice(s, app, t, "closed", now, lambda: _transcript(s, app, t)))
+    elif c.name == "out_of_scope":
+        reason = c.args[0]
+        consulting = app.cfg.support.consulting
+        out.sends.append(
+            customer_notice(s, app, t, "out_of_scope", now, reason=reason, consulting=consulting)
+        )
+        transition(s, t, "resolved", now, actor, f"out of scope: {reason}"[:200])
+        add_event(s, t, now, "out_of_scope", actor, reason=reason)
+    elif c.name == "viable":
+        decision, reason = c.args[0], (c.args[1] if len(c.args) > 1 else "")
+        t.viable = decision
+        t.updated_at = now
+        add_event(s, t, now, "feature_decision", actor, viable=decision, reason=reason)
+        out.sends.append(
+            customer_notice(
+                s, app, t, "feature_decision", now, viable=decision == "yes", reason=reason
+            )
+        )
+
+
+def _apply_product(
+    s: Session, app: App, t: Ticket, c: Command, actor: str, now: datetime, out: Applied
+) -> None:
+    product = find_product(s, c.args[0])
+    assert product is not None  # check() guarantees it
+    version = c.args[1] if len(c.args) > 1 else None
+    if version is None:  # the version the customer runs, when the registry knows it
+        owned = [p for p in t.customer.products or [] if p["name"] == product.name]
+        version = (owned[0].get("version") or None) if owned else None
+    supported = product.supported_versions
+    if set_product(s, t, product.name, version, supported, now, actor):
+        out.sends.append(
+            customer_notice(
+                s, app, t, "unsupported_version", now, version=version, supported_versions=supported
+            )
+        )
+
+
+def apply(
+    s: Session, app: App, t: Ticket, commands: Sequence[Command], actor: str, now: datetime
+) -> Applied:
+    """Apply checked commands in order; customer notices come back unsent in `sends`."""
+    out = Applied()
+    for c in commands:
+        _apply_one(s, app, t, c, actor, now, out)
+    if commands:
+        add_event(s, t, now, "agent_commands", actor, commands=[c.line for c in commands])
+    return out
