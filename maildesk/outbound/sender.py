@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import func, select
 
 from maildesk.config import read_secret
+from maildesk.errors import ConfigError
 from maildesk.store.models import Outbox
 
 if TYPE_CHECKING:
@@ -33,6 +34,12 @@ BACKOFF_CAP = 3600.0
 
 class PermanentError(Exception):
     """The peer refused for good (5xx): retrying cannot help."""
+
+
+class TransportUnavailable(ConnectionError):
+    """No session at all (connect, TLS or login failed): stop this batch, retry later.
+
+    An OSError, so callers that catch network errors around `connect()` keep working."""
 
 
 class Transport(Protocol):
@@ -54,29 +61,48 @@ class MaildirTransport:
 
 
 class SmtpTransport:
-    """One SMTP session per flush: implicit TLS or STARTTLS, AUTH with a password file."""
+    """One SMTP session per flush: implicit TLS or STARTTLS, AUTH with a password file.
 
-    def __init__(self, app: App) -> None:
+    `ssl_context` replaces the system trust store (tests with a private CA); config keys stay
+    the contract, so operators trust a private CA through the system store.
+    """
+
+    def __init__(self, app: App, ssl_context: ssl.SSLContext | None = None) -> None:
         self.app = app
+        self.ssl_context = ssl_context
         self.conn: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
         o = self.app.cfg.outbound
-        ctx = ssl.create_default_context()
-        if o.ssl:
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(o.host, o.port, timeout=o.timeout, context=ctx)
-        else:
-            conn = smtplib.SMTP(o.host, o.port, timeout=o.timeout)
-            if o.starttls:
-                conn.starttls(context=ctx)
-        if o.username:
-            password = read_secret(self.app.cfg, o.password_file, "outbound.password_file")
-            conn.login(o.username, password)
-        return conn
+        ctx = self.ssl_context or ssl.create_default_context()
+        conn: smtplib.SMTP | None = None
+        try:
+            if o.ssl:
+                conn = smtplib.SMTP_SSL(o.host, o.port, timeout=o.timeout, context=ctx)
+            else:
+                conn = smtplib.SMTP(o.host, o.port, timeout=o.timeout)
+                if o.starttls:
+                    conn.starttls(context=ctx)
+            if o.username:
+                password = read_secret(self.app.cfg, o.password_file, "outbound.password_file")
+                conn.login(o.username, password)
+            return conn
+        except (smtplib.SMTPException, OSError, ConfigError) as exc:
+            if conn is not None:
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    conn.close()
+            raise TransportUnavailable(
+                f"smtp {o.host}:{o.port}: {type(exc).__name__}: {exc}"
+            ) from exc
 
-    def send(self, sender: str, rcpt: str, raw: bytes) -> None:
+    def connect(self) -> None:
+        """Open the session now (before claiming rows: a dead server costs no attempts)."""
         if self.conn is None:
             self.conn = self._connect()
+
+    def send(self, sender: str, rcpt: str, raw: bytes) -> None:
+        self.connect()
+        assert self.conn is not None
         try:
             self.conn.sendmail(sender, [rcpt], raw)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -88,15 +114,23 @@ class SmtpTransport:
             if 500 <= exc.smtp_code < 600:
                 raise PermanentError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
             raise
-        except smtplib.SMTPServerDisconnected:
-            self.conn = None
+        except (smtplib.SMTPException, OSError):
+            # Disconnect, timeout mid-DATA, protocol error: the session state is unknown,
+            # so the next message starts a new one.
+            self._drop()
             raise
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.conn.close()
+            self.conn = None
 
     def close(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self.conn.quit()
-            self.conn = None
+            self._drop()
 
 
 def make_transport(app: App) -> Transport:
@@ -189,6 +223,18 @@ def _finish(app: App, row_id: int, now: datetime, error: str | None, permanent: 
         return "retry"
 
 
+def release(app: App, row_ids: list[int], now: datetime) -> None:
+    """Give back claimed rows that were not tried (the server is down): due again at once,
+    no attempt counted, so one outage costs one connection attempt per flush, not one per row."""
+    if not row_ids:
+        return
+    with app.db.transaction() as s:
+        for row_id in row_ids:
+            row = s.get(Outbox, row_id)
+            if row is not None and row.state == "sending":
+                row.state, row.due_at = "pending", now
+
+
 def flush(
     app: App, now: datetime | None = None, limit: int = 500, transport: Transport | None = None
 ) -> FlushReport:
@@ -202,12 +248,14 @@ def flush(
             rows = claim(app, t, limit)
             if not rows:
                 break
-            for row in rows:
-                error, permanent = None, False
+            for i, row in enumerate(rows):
+                error, permanent, down = None, False, False
                 try:
                     transport.send(app.cfg.support.address, _recipient(row), row.raw)
                 except PermanentError as exc:
                     error, permanent = str(exc), True
+                except TransportUnavailable as exc:
+                    error, down = str(exc), True
                 except (smtplib.SMTPException, OSError) as exc:
                     error = f"{type(exc).__name__}: {exc}"
                 result = _finish(app, row.id, now or datetime.now(UTC), error, permanent)
@@ -219,6 +267,10 @@ def flush(
                     report.failed += 1
                 if error:
                     report.errors.append(f"{row.to_addr}: {error}")
+                if down:
+                    log.warning("outbox: transport unavailable, batch stopped: %s", error)
+                    release(app, [r.id for r in rows[i + 1 :]], now or datetime.now(UTC))
+                    return report
     finally:
         if own:
             transport.close()
