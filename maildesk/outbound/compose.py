@@ -1,15 +1,28 @@
-"""Build the RFC 5322 bytes of one outgoing mail (headers that keep robots out of loops)."""
+"""Build the RFC 5322 bytes of one outgoing mail (headers that keep robots out of loops).
+
+Written directly rather than through `email.message.EmailMessage`: the stdlib's header
+policy machinery cost ~5 ms per mail, more than the whole rest of the pipeline, and every
+inbound message queues one or two of these. What we emit is simple and fixed: text/plain
+UTF-8 quoted-printable, optionally multipart/alternative (HTML) and multipart/mixed
+(attachments, base64). Every header value is reduced to one line first, so no customer
+text can ever start a header of its own.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import secrets
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.header import Header
 from email.utils import format_datetime, formataddr
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f]+")
+_ASCII_SAFE = re.compile(r"^[\x20-\x7e]*$")
+CRLF = "\r\n"
 
 
 def one_line(text: str, limit: int = 900) -> str:
@@ -18,7 +31,67 @@ def one_line(text: str, limit: int = 900) -> str:
 
 
 def _ids(ids: Iterable[str]) -> str:
-    return " ".join(f"<{i}>" for i in ids if i and not _CTRL.search(i))
+    return " ".join(f"<{i}>" for i in ids if i and not _CTRL.search(i) and " " not in i)
+
+
+def encode_header(value: str) -> str:
+    """RFC 2047 encode when needed; plain ASCII stays readable."""
+    value = one_line(value)
+    if _ASCII_SAFE.match(value) and len(value) < 900:
+        return value
+    return Header(value, "utf-8", maxlinelen=76).encode(linesep=CRLF)
+
+
+def _address(name: str, addr: str) -> str:
+    return formataddr((one_line(name), one_line(addr)), charset="utf-8") if name else addr
+
+
+def _qp(text: str) -> str:
+    body = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not body.endswith("\n"):
+        body += "\n"
+    encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii")
+    return encoded.replace("\n", CRLF)
+
+
+def _b64(data: bytes) -> str:
+    return base64.encodebytes(data).decode("ascii").replace("\n", CRLF)
+
+
+def _text_part(text: str, subtype: str = "plain") -> list[str]:
+    return [
+        f'Content-Type: text/{subtype}; charset="utf-8"',
+        "Content-Transfer-Encoding: quoted-printable",
+        "",
+        _qp(text),
+    ]
+
+
+def _multipart(subtype: str, parts: list[list[str]]) -> list[str]:
+    boundary = f"=_md_{secrets.token_hex(12)}"
+    lines = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"', "", ""]
+    for part in parts:
+        lines += [f"--{boundary}", *part]
+    lines += [f"--{boundary}--", ""]
+    return lines
+
+
+def _attachment(filename: str, ctype: str, data: bytes) -> list[str]:
+    name = one_line(filename, 200).replace('"', "'") or "attachment.bin"
+    if _ASCII_SAFE.match(name):
+        disp = f'attachment; filename="{name}"'
+    else:
+        disp = "attachment; filename*=utf-8''" + urllib.parse.quote(name, safe="._-")
+    ctype = one_line(ctype, 100) or "application/octet-stream"
+    if ctype.startswith("text/") and "charset" not in ctype:
+        ctype += '; charset="utf-8"'
+    return [
+        f"Content-Type: {ctype}",
+        f"Content-Disposition: {disp}",
+        "Content-Transfer-Encoding: base64",
+        "",
+        _b64(data),
+    ]
 
 
 def compose(
@@ -39,33 +112,31 @@ def compose(
     attachments: Sequence[tuple[str, str, bytes]] = (),
 ) -> bytes:
     """One mail as bytes. `auto_submitted` None means written by a person (a relayed answer)."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = formataddr((one_line(from_name), from_addr)) if from_name else from_addr
-    msg["To"] = to
-    msg["Subject"] = one_line(subject)
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = f"<{message_id}>"
-    if in_reply_to:
-        msg["In-Reply-To"] = _ids([in_reply_to])
+    head = [
+        f"From: {_address(from_name, from_addr)}",
+        f"To: {one_line(to)}",
+        f"Subject: {encode_header(subject)}",
+        f"Date: {format_datetime(date)}",
+        f"Message-ID: <{one_line(message_id)}>",
+    ]
+    if in_reply_to and _ids([in_reply_to]):
+        head.append(f"In-Reply-To: {_ids([in_reply_to])}")
     refs = _ids(references[-20:])
     if refs:
-        msg["References"] = refs
+        head.append(f"References: {refs}")
     if reply_to:
-        msg["Reply-To"] = reply_to
-    msg["X-Loop"] = loop_address
+        head.append(f"Reply-To: {one_line(reply_to)}")
+    head.append(f"X-Loop: {one_line(loop_address)}")
     if auto_submitted:
-        msg["Auto-Submitted"] = auto_submitted
-        msg["X-Auto-Response-Suppress"] = "All"
-        msg["Precedence"] = "auto_reply" if auto_submitted == "auto-replied" else "bulk"
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    if html:
-        msg.add_alternative(html, subtype="html", charset="utf-8")
-    for filename, ctype, data in attachments:
-        maintype, _, subtype = ctype.partition("/")
-        msg.add_attachment(
-            data,
-            maintype=maintype,
-            subtype=subtype or "octet-stream",
-            filename=one_line(filename, 200),
-        )
-    return msg.as_bytes()
+        head += [
+            f"Auto-Submitted: {one_line(auto_submitted)}",
+            "X-Auto-Response-Suppress: All",
+            f"Precedence: {'auto_reply' if auto_submitted == 'auto-replied' else 'bulk'}",
+        ]
+    head.append("MIME-Version: 1.0")
+    body = _text_part(text)
+    if html is not None:
+        body = _multipart("alternative", [body, _text_part(html, "html")])
+    if attachments:
+        body = _multipart("mixed", [body] + [_attachment(*a) for a in attachments])
+    return CRLF.join(head + body).encode("ascii")
