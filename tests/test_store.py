@@ -75,3 +75,15 @@ def test_db_upgrade_is_idempotent(app: App) -> None:
     app.db.upgrade()
     app.db.upgrade()
     assert app.db.is_current()
+
+
+def test_migrations_match_the_models(app: App) -> None:
+    """`db upgrade` builds exactly the schema the code declares (no forgotten migration)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from maildesk.store.models import Base
+
+    with app.db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []

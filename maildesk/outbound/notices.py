@@ -91,30 +91,30 @@ def thread_ids(s: Session, ticket_number: int) -> list[str]:
 
 
 def _blocked(s: Session, app: App, to: str, template: str, now: datetime) -> str | None:
-    """Why an automatic mail to `to` must not go out now, or None."""
-    contact = s.scalar(select(Contact).where(Contact.email == to))
-    if contact and contact.suppressed_until and contact.suppressed_until > now:
-        return "recipient suppressed after a permanent bounce"
-    limits = app.cfg.limits
-    day = s.scalar(
-        select(func.count(Outbox.id)).where(
-            Outbox.to_addr == to,
-            Outbox.automatic.is_(True),
-            Outbox.created_at > now - timedelta(days=1),
-        )
-    )
-    if day >= limits.auto_mails_per_recipient_per_day:
-        return "daily cap of automatic mail to this address reached"
-    if template in REJECTION_NOTICES:
-        hour = s.scalar(
-            select(func.count(Outbox.id)).where(
-                Outbox.to_addr == to,
+    """Why an automatic mail to `to` must not go out now, or None (one round trip)."""
+    recent = (Outbox.to_addr == to, Outbox.created_at > now - timedelta(days=1))
+    suppressed, day, hour = s.execute(
+        select(
+            select(Contact.suppressed_until).where(Contact.email == to).scalar_subquery(),
+            select(func.count(Outbox.id))
+            .where(*recent, Outbox.automatic.is_(True))
+            .scalar_subquery(),
+            select(func.count(Outbox.id))
+            .where(
+                *recent,
                 Outbox.template.in_(REJECTION_NOTICES),
                 Outbox.created_at > now - timedelta(hours=1),
             )
+            .scalar_subquery(),
         )
-        if hour >= limits.notices_per_sender_per_hour:
-            return "notice rate limit for this sender reached"
+    ).one()
+    limits = app.cfg.limits
+    if suppressed is not None and suppressed > now:
+        return "recipient suppressed after a permanent bounce"
+    if day >= limits.auto_mails_per_recipient_per_day:
+        return "daily cap of automatic mail to this address reached"
+    if template in REJECTION_NOTICES and hour >= limits.notices_per_sender_per_hour:
+        return "notice rate limit for this sender reached"
     return None
 
 

@@ -120,6 +120,8 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_state_resolved", "state", "resolved_at"),
         Index("ix_tickets_state_sla", "state", "sla_due_at"),
+        Index("ix_tickets_sla_warn", "state", "sla_warned", "sla_warn_at"),
+        Index("ix_tickets_sla_breach", "state", "sla_breached", "sla_due_at"),
         Index("ix_tickets_state_agent_public", "state", "last_agent_public_at"),
         Index("ix_tickets_state_type_set", "state", "type", "type_set_at"),
         {"sqlite_autoincrement": True},

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement
@@ -22,23 +22,9 @@ if TYPE_CHECKING:
     from maildesk.app import App
 
 
-def _warn_due_bound(app: App, now: datetime) -> datetime:
-    """Latest `sla_due_at` a ticket warned by `now` can have, so the (state, sla_due_at) index
-    bounds the warning query too.
-
-    A warning at w <= now precedes its due date by at most the longest SLA, in business time
-    of the customer's calendar; the standard calendar's `add_hours` is never earlier than the
-    24x7 one. A day of slack covers rounding; only an SLA table shrunk after tickets got their
-    dates could delay (never lose) a warning.
-    """
-    longest = max((max(row) for row in app.cfg.sla_hours.values()), default=0.0)
-    return app.calendar.add_hours(now, longest) + timedelta(days=1)
-
-
 def _warn_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     return (
-        Ticket.state == "open",
-        Ticket.sla_due_at <= _warn_due_bound(app, now),
+        Ticket.state == "open",  # index ix_tickets_sla_warn
         Ticket.sla_warned.is_(False),
         Ticket.sla_warn_at <= now,
     )
@@ -46,9 +32,9 @@ def _warn_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
 
 def _breach_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     return (
-        Ticket.state == "open",
-        Ticket.sla_due_at <= now,
+        Ticket.state == "open",  # index ix_tickets_sla_breach
         Ticket.sla_breached.is_(False),
+        Ticket.sla_due_at <= now,
     )
 
 
