@@ -1,0 +1,259 @@
+"""Ingest throughput (SPEC §9): the corpus from a private Dovecot into committed tickets with
+acknowledgements queued, then django-helpdesk and Roundup on the same corpus, in one run.
+
+maildesk is timed from consumer start (connect, login, SELECT) to the last message filed
+(its transaction committed, acknowledgement queued, message MOVEd), with the real
+`ImapConsumer` and `accept` in this process; with `--daemon` (once `maildesk.daemon` exists)
+the real `python -m maildesk run` subprocess is timed too, from spawn to the last ledger row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from bench.common import (
+    IMAP_PASSWORD,
+    IMAP_USER,
+    REPO,
+    banner,
+    cleanup,
+    imap_settings,
+    maildesk_config,
+    make_app,
+    multiappend,
+    scratch,
+    start_dovecot,
+)
+from bench.corpus import Corpus, generate
+
+TARGET_RATE = 300.0  # SPEC §9 (issue 5 asks 400)
+TARGET_RATIO = 10.0
+
+
+def maildesk_counts(app: Any) -> dict[str, int]:
+    """Outcomes as the database records them, named like the peers' counts."""
+    with app.db.transaction() as s:
+        outcomes = dict(s.execute(text("SELECT outcome, count(*) FROM inbound GROUP BY 1")).all())
+        templates = dict(s.execute(text("SELECT template, count(*) FROM outbox GROUP BY 1")).all())
+        auto = s.execute(
+            text(
+                "SELECT count(*) FROM inbound WHERE outcome = 'followed_up'"
+                " AND reason LIKE '%automatic%'"
+            )
+        ).scalar_one()
+        tickets = s.execute(text("SELECT count(*) FROM tickets")).scalar_one()
+        attachments = s.execute(text("SELECT count(*) FROM attachments")).scalar_one()
+    return {
+        "tickets": int(tickets),
+        "followups": int(outcomes.get("followed_up", 0)) - int(auto),
+        "auto_recorded": int(auto),
+        "acks": int(templates.get("acknowledgement", 0)),
+        "rejected": int(outcomes.get("rejected", 0)),
+        "ignored": int(outcomes.get("ignored", 0)),
+        "quarantined": int(outcomes.get("quarantined", 0)),
+        "attachments": int(attachments),
+        "mails_out": int(sum(templates.values())),
+    }
+
+
+def run_consumer(
+    corpus: Corpus, folder: Path, profile: str | None = None
+) -> tuple[float, float, Any]:
+    """APPEND the corpus, then time one consumer pass; returns (seconds, CPU seconds, app)."""
+    from maildesk.channels.imap import ImapConsumer
+    from maildesk.pipeline.accept import accept, quarantine
+
+    server = start_dovecot()
+    try:
+        raws = corpus.rendered("maildesk")
+        t0 = time.perf_counter()
+        multiappend(server, raws)
+        print(f"   APPENDed {len(raws)} messages in {time.perf_counter() - t0:.2f} s (MULTIAPPEND)")
+        app = make_app(folder, corpus.registry_toml())
+        consumer = ImapConsumer(
+            imap_settings(server),
+            accept=lambda raw, source: accept(app, raw, source),
+            on_quarantine=lambda raw, source, error: (quarantine(app, raw, source, error), None)[1],
+        )
+        profiler: Any = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        t0, c0 = time.perf_counter(), time.process_time()
+        handled = consumer.run_once()
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+            print(f"   cProfile written to {profile}")
+        consumer._disconnect()  # no public close; run() does this on stop
+        if handled != len(raws):
+            print(f"   WARNING: consumer filed {handled} of {len(raws)}")
+        return seconds, cpu, app
+    finally:
+        server.stop()
+
+
+def _toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Just enough TOML for the bench config: scalars, lists, tables, arrays of tables."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(type(v))
+
+    scalars, tables = [], []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            tables.append(f"\n[{prefix}{k}]\n" + _toml(v, f"{prefix}{k}."))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            tables += [f"\n[[{prefix}{k}]]\n" + _toml(row) for row in v]
+        else:
+            scalars.append(f"{k} = {value(v)}\n")
+    return "".join(scalars) + "".join(tables)
+
+
+def run_daemon(corpus: Corpus, folder: Path) -> tuple[float, Any] | None:
+    """The real daemon as a subprocess: spawn → last ledger row committed. None if absent."""
+    if importlib.util.find_spec("maildesk.daemon") is None:
+        print("   daemon: maildesk/daemon.py is not there yet; skipped")
+        return None
+    server = start_dovecot()
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        raws = corpus.rendered("maildesk")
+        multiappend(server, raws)
+        app = make_app(folder, corpus.registry_toml())
+        (folder / "imap.pw").write_text(IMAP_PASSWORD)
+        cfg = maildesk_config(
+            folder,
+            inbound={
+                "mode": "imap",
+                "imap": {
+                    "host": server.host,
+                    "port": server.port,
+                    "ssl": False,
+                    "starttls": False,
+                    "username": IMAP_USER,
+                    "password_file": str(folder / "imap.pw"),
+                },
+            },
+        )
+        path = folder / "maildesk.toml"
+        path.write_text(_toml(cfg))
+        log = (folder / "daemon.log").open("wb")
+        cmd = [sys.executable, "-m", "maildesk", "--config", str(path), "run"]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        deadline = t0 + 600
+        done = 0
+        while time.perf_counter() < deadline and proc.poll() is None:
+            with app.db.transaction() as s:
+                done = s.execute(text("SELECT count(*) FROM inbound")).scalar_one()
+            if done >= len(raws):
+                break
+            time.sleep(0.02)
+        seconds = time.perf_counter() - t0
+        if done < len(raws):
+            print(f"   daemon: only {done}/{len(raws)} after {seconds:.1f} s; see {log.name}")
+        return seconds, app
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        server.stop()
+
+
+def _fmt_counts(counts: dict[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in counts.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench ingest", description=__doc__)
+    p.add_argument("--n", type=int, default=2000, help="corpus size (default 2000)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--peers", default="helpdesk,roundup", help="comma list, or '' for none")
+    p.add_argument("--daemon", action="store_true", help="also time the daemon subprocess")
+    p.add_argument("--profile", metavar="FILE", help="cProfile the consumer pass into FILE")
+    p.add_argument("--keep", action="store_true", help="keep the run's work folder")
+    args = p.parse_args(argv)
+
+    banner(f"ingest: {args.n} messages, seed {args.seed}")
+    corpus = generate(args.n, args.seed)
+    print(f"   corpus: {_fmt_counts(corpus.counts())}")
+    print(f"   maildesk should do: {_fmt_counts(corpus.expected_maildesk())}")
+    folder = scratch("ingest-")
+    rows: list[tuple[str, float, float | None, dict[str, int]]] = []
+    try:
+        seconds, cpu, app = run_consumer(corpus, _mk(folder / "consumer"), args.profile)
+        rows.append(("maildesk (ImapConsumer+accept)", seconds, cpu, maildesk_counts(app)))
+        app.db.dispose()
+        if args.daemon:
+            result = run_daemon(corpus, _mk(folder / "daemon"))
+            if result is not None:
+                rows.append(
+                    ("maildesk (daemon process)", result[0], None, maildesk_counts(result[1]))
+                )
+                result[1].db.dispose()
+        from bench.peers import RUNNERS
+
+        for name in [x for x in args.peers.split(",") if x]:
+            r = RUNNERS[name](corpus, folder)
+            rows.append((r.system, r.seconds, r.cpu, r.counts))
+    finally:
+        cleanup(folder, args.keep)
+
+    n = len(corpus.mails)
+    head = f"{'system':31} {'wall s':>7} {'msg/s':>7} {'ms/msg':>7} {'cpu ms/msg':>10}"
+    print(f"\n   {head}  outcomes")
+    for name, seconds, cpu, counts in rows:
+        cpu_ms = f"{1000 * cpu / n:10.2f}" if cpu is not None else f"{'-':>10}"
+        print(
+            f"   {name:31} {seconds:7.2f} {n / seconds:7.1f} {1000 * seconds / n:7.2f} {cpu_ms}"
+            f"  {_fmt_counts(counts)}"
+        )
+    _, wall0, cpu0, _ = rows[0]
+    verdict = "meets" if n / wall0 >= TARGET_RATE else "MISSES"
+    print(f"\n   maildesk {n / wall0:.0f} msg/s wall: {verdict} the {TARGET_RATE:.0f} msg/s target")
+    for name, seconds, cpu, _ in rows[1:]:
+        if name.startswith("maildesk"):
+            continue
+        ratio = seconds / wall0
+        verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
+        by_cpu = f", {cpu / cpu0:.1f}x by CPU time" if cpu and cpu0 else ""
+        print(
+            f"   maildesk vs {name}: {ratio:.1f}x by wall time{by_cpu}"
+            f" ({verdict} {TARGET_RATIO:.0f}x)"
+        )
+    print(f"   ({os.getloadavg()[0]:.2f} load at the end)")
+    return 0
+
+
+def _mk(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Timer sweep (SPEC §9): one T1–T4 pass over 100 000 and 1 000 000 tickets, 1 % due.
+
+Tickets are bulk-loaded with plain `sqlite3` executemany (indexes dropped during the load and
+rebuilt after, as a restore would); then the sweeps are timed without the outbox flush (T5,
+timed on its own), then timed again when nothing is due: that second figure is the cost of
+finding nothing, which must not grow with the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import banner, cleanup, make_app, scratch
+from bench.corpus import generate
+
+NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Mexico City
+TARGET_SECONDS = 2.0
+
+
+COLUMNS = (
+    "number, subject, customer_id, requester_id, unsupported_version, type, priority,"
+    " unclassified, state, created_at, updated_at, type_set_at, resolved_at, closed_at,"
+    " resolution_reason, assignee_id, sla_due_at, sla_warn_at, sla_warned, sla_breached,"
+    " feature_reminders_sent, last_customer_at, last_agent_public_at"
+)
+
+
+def _rows(
+    n: int, due_share: float, contacts: list[tuple[int, str]], agents: list[int], seed: int
+) -> Iterator[tuple[Any, ...]]:
+    """n tickets: due_share of them due for T1, T2 or T4 (a third each), the rest not due.
+
+    Times are whole seconds so `str()` (much cheaper than strftime over a million rows) plus
+    ".000000" gives SQLAlchemy's storage format."""
+    rng = random.Random(seed)
+    base = NOW.replace(tzinfo=None)
+    every = round(1 / due_share) if due_share else 0
+
+    def at(seconds: float) -> str:
+        return f"{base + timedelta(seconds=int(seconds))}.000000"
+
+    day, hour = 86400, 3600
+    t1_resolved, yesterday = at(-40 * day), at(-day)
+    t2_agent, t2_customer = at(-40 * day), at(-41 * day)
+    far_due, far_warn = at(30 * day), at(20 * day)
+    breach_due, breach_warn, two_days_ago = at(-hour), at(-5 * hour), at(-2 * day)
+    for number in range(1, n + 1):
+        contact, customer = contacts[number % len(contacts)]
+        agent = agents[number % len(agents)]
+        age = rng.uniform(1, 900) * day
+        created = at(-age)
+        resolved = closed = reason = agent_at = customer_at = None
+        due_at = warn_at = None
+        warned = 0
+        slot = number % every if every else -1
+        if slot == 0:  # T1: resolved 40 days ago
+            state, resolved, reason = "resolved", t1_resolved, "fixed"
+        elif slot == every // 3:  # T2: agent answered 40 days ago, no reply since
+            state, agent_at, customer_at = "open", t2_agent, t2_customer
+            due_at, warn_at = far_due, far_warn
+        elif slot == 2 * every // 3:  # T4: SLA breached an hour ago (warned before)
+            state, due_at, warn_at, warned = "open", breach_due, breach_warn, 1
+            customer_at = two_days_ago
+        else:
+            r = rng.random()
+            if r < 0.80:  # history: closed long ago
+                state, resolved = "closed", at(-age + 3 * day)
+                closed, reason = at(-age + 24 * day), "fixed"
+            elif r < 0.88:  # resolved yesterday: T1 not due yet
+                state, resolved, reason = "resolved", yesterday, "fixed"
+            else:  # open, SLA running, spread over the coming weeks
+                state = "open"
+                due = rng.uniform(2, 24 * 60) * hour
+                due_at, warn_at = at(due), at(due - hour)
+                ago = rng.uniform(0, 3) * day
+                customer_at = at(-ago)
+                if r < 0.94:
+                    agent_at = at(-ago - hour)
+        yield (
+            number,
+            f"Ticket {number}",
+            customer,
+            contact,
+            0,
+            "soporte",
+            "media",
+            0,
+            state,
+            created,
+            created,
+            created,
+            resolved,
+            closed,
+            reason,
+            agent,
+            due_at,
+            warn_at,
+            warned,
+            0,
+            0,
+            customer_at,
+            agent_at,
+        )
+
+
+def bulk_load(db_path: Path, n: int, due_share: float, seed: int = 1) -> float:
+    """Insert n tickets straight into SQLite; returns the seconds it took."""
+    t0 = time.perf_counter()
+    conn = sqlite3.connect(db_path)
+    try:
+        contacts = conn.execute("SELECT id, customer_id FROM contacts ORDER BY id").fetchall()
+        agents = [r[0] for r in conn.execute("SELECT id FROM agents ORDER BY id")]
+        indexes = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+            " AND tbl_name = 'tickets' AND sql IS NOT NULL"
+        ).fetchall()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=OFF")
+        for name, _ in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
+        marks = ", ".join("?" * len(COLUMNS.split(",")))
+        with conn:
+            conn.executemany(
+                f"INSERT INTO tickets ({COLUMNS}) VALUES ({marks})",
+                _rows(n, due_share, contacts, agents, seed),
+            )
+        with conn:
+            for _, sql in indexes:
+                conn.execute(sql)
+        conn.execute("ANALYZE")
+    finally:
+        conn.close()
+    return time.perf_counter() - t0
+
+
+def time_sweep(app: Any) -> dict[str, Any]:
+    """T1–T4 as `run_timers` runs them, the flush (T5) timed apart, then an idle pass."""
+    from maildesk.outbound.sender import flush
+    from maildesk.timers import TIMERS
+    from maildesk.timers.sweep import TimerReport, Units, sweep
+
+    _ = app.secret
+    out: dict[str, Any] = {"per_timer": {}}
+
+    def one_pass() -> tuple[float, TimerReport]:
+        report = TimerReport(now=NOW)
+        units = Units(app, dry_run=False)
+        t0 = time.perf_counter()
+        try:
+            for timer in TIMERS:
+                t = time.perf_counter()
+                before = len(report.actions)
+                sweep(units, timer, NOW, report)
+                out["per_timer"].setdefault(timer.id, []).append(
+                    (time.perf_counter() - t, len(report.actions) - before)
+                )
+        finally:
+            units.close()
+        return time.perf_counter() - t0, report
+
+    out["sweep"], report = one_pass()
+    out["actions"] = len(report.actions)
+    out["errors"] = len(report.errors)
+    t0 = time.perf_counter()
+    fr = flush(app, NOW)
+    out["flush"], out["sent"] = time.perf_counter() - t0, fr.sent
+    out["idle"], again = one_pass()
+    out["idle_actions"] = len(again.actions)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench sweep", description=__doc__)
+    p.add_argument("--sizes", default="100000,1000000", help="ticket counts, comma-separated")
+    p.add_argument("--due", type=float, default=0.01, help="share of tickets due (default 1%%)")
+    p.add_argument("--keep", action="store_true", help="keep the databases")
+    args = p.parse_args(argv)
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    banner(f"timer sweep: {', '.join(f'{s:,}' for s in sizes)} tickets, {args.due:.1%} due")
+    try:
+        import maildesk.timers
+        import maildesk.timers.sweep  # noqa: F401
+    except ImportError as exc:
+        print(f"   maildesk.timers is not importable yet ({exc}); loader only, no timing")
+        sizes = sizes[:1]
+        timers_ready = False
+    else:
+        timers_ready = True
+    registry = generate(1).registry_toml()
+    results = []
+    for n in sizes:
+        folder = scratch(f"sweep-{n}-")
+        try:
+            app = make_app(folder, registry, outbound={"maildir": str(folder / "outbox")})
+            db_path = Path(app.cfg.database.url.removeprefix("sqlite:///"))
+            app.db.dispose()
+            load_s = bulk_load(db_path, n, args.due)
+            print(f"   {n:>9,} tickets loaded in {load_s:.1f} s", flush=True)
+            if not timers_ready:
+                continue
+            r = time_sweep(app)
+            r["n"] = n
+            results.append(r)
+            timers = ", ".join(
+                f"{tid} {runs[0][0]:.2f}s/{runs[0][1]}" for tid, runs in r["per_timer"].items()
+            )
+            idle = ", ".join(f"{tid} {runs[1][0]:.3f}s" for tid, runs in r["per_timer"].items())
+            print(f"             per timer, s/actions: {timers}")
+            print(f"             idle pass per timer: {idle}")
+            app.db.dispose()
+        finally:
+            cleanup(folder, args.keep)
+    if not results:
+        return 0
+    print(
+        f"\n   {'tickets':>9} {'actions':>7} {'sweep s':>8} {'ms/due':>7} {'flush s':>8}"
+        f" {'idle s':>7}  (sweep excludes the T5 flush; idle = second pass, nothing due)"
+    )
+    for r in results:
+        per_due = 1000 * r["sweep"] / max(1, r["actions"])
+        print(
+            f"   {r['n']:>9,} {r['actions']:>7} {r['sweep']:8.2f} {per_due:7.2f}"
+            f" {r['flush']:8.2f} {r['idle']:7.3f}  errors={r['errors']} sent={r['sent']}"
+        )
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        grow = b["n"] / a["n"]
+        cost = (b["sweep"] / max(1, b["actions"])) / (a["sweep"] / max(1, a["actions"]))
+        print(
+            f"\n   {grow:.0f}x the tickets: sweep {b['sweep'] / a['sweep']:.1f}x,"
+            f" per due ticket {cost:.2f}x, idle pass {b['idle'] / max(a['idle'], 1e-9):.1f}x"
+        )
+    big = results[-1]
+    verdict = "meets" if big["sweep"] < TARGET_SECONDS else "MISSES"
+    print(
+        f"   {big['n']:,} tickets: one sweep {big['sweep']:.2f} s"
+        f" ({verdict} the < {TARGET_SECONDS:.0f} s target)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
