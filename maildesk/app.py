@@ -29,6 +29,22 @@ class App:
         )
         self.calendar_24x7 = BusinessCalendar.always(c.timezone)
 
+    @cached_property
+    def staff_addresses(self) -> frozenset[str]:
+        """Our own people (agents, supervisors, committee): mail to them is internal, so the
+        loop guards for customers' addresses (R5 caps, bounce suppression) do not apply."""
+        c = self.cfg
+        staff = {a.email for a in c.agents} | {x.lower() for x in c.escalation.supervisors}
+        if c.committee.address:
+            staff.add(c.committee.address.lower())
+        return frozenset(staff)
+
+    @cached_property
+    def agent_ids(self) -> dict[str, int]:
+        """Active agents' ids by address (agents come from config; filled by sync_agents)."""
+        with self.db.transaction() as s:
+            return {a.email: a.id for a in s.scalars(select(Agent).where(Agent.active.is_(True)))}
+
     def calendar_for(self, policy: str) -> BusinessCalendar:
         """The SLA calendar of a customer's policy (P9: 7x24 counts wall-clock hours)."""
         return self.calendar_24x7 if policy == "7x24" else self.calendar
@@ -77,12 +93,20 @@ class App:
                 row.committee = conf.committee
                 row.active = True
                 s.add(row)
+        self.__dict__.pop("agent_ids", None)
+        self.__dict__.pop("staff_addresses", None)
 
     def prepare(self) -> None:
         """Schema up to date and agents synced: what every command that touches data needs."""
         self.db.upgrade()
         self.sync_agents()
-        _ = self.secret  # load it now: never lazily inside another transaction
+        self.warm()
+
+    def warm(self) -> None:
+        """Load what is cached from the database now, never lazily inside another unit of
+        work (SQLite would wait on its own write lock)."""
+        _ = self.secret
+        _ = self.agent_ids
 
     def now(self) -> datetime:
         return datetime.now(UTC)

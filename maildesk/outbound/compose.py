@@ -139,4 +139,6 @@ def compose(
         body = _multipart("alternative", [body, _text_part(html, "html")])
     if attachments:
         body = _multipart("mixed", [body] + [_attachment(*a) for a in attachments])
-    return CRLF.join(head + body).encode("ascii")
+    # Bodies are QP/base64 (ASCII); only an internationalised address can be non-ASCII,
+    # which RFC 6532 writes as UTF-8 (there is no encoded-word form for addresses).
+    return CRLF.join(head + body).encode("utf-8")

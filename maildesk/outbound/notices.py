@@ -130,6 +130,7 @@ def queue_mail(
     automatic: bool = True,
     auto_submitted: str = "auto-replied",
     in_reply_to: str | None = None,
+    references: Sequence[str] | None = None,
     reply_to: str | None = None,
     kind: str = "notice",
     attachments: Sequence[tuple[str, str, bytes]] = (),
@@ -138,7 +139,7 @@ def queue_mail(
 ) -> Queued | None:
     """Render, compose and queue one mail; None (with an event) when a loop guard stops it."""
     to = to.lower()
-    if automatic:
+    if automatic and to not in app.staff_addresses:
         why = _blocked(s, app, to, template, now)
         if why:
             s.add(
@@ -157,7 +158,10 @@ def queue_mail(
     rendered = app.templates.render(template, **ctx)
     number = ticket.number if ticket else None
     message_id = app.new_message_id(number)
-    refs = thread_ids(s, number) if number else ([in_reply_to] if in_reply_to else [])
+    if references is not None:
+        refs = list(references)
+    else:
+        refs = thread_ids(s, number) if number else ([in_reply_to] if in_reply_to else [])
     if in_reply_to and in_reply_to not in refs:
         refs.append(in_reply_to)
     raw = compose(

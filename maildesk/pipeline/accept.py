@@ -65,7 +65,7 @@ def accept(
     notices=False: a rejection is recorded but no notice is queued, for channels that
     refuse in-protocol (the SMTP listener's 550 makes the sending MTA bounce already)."""
     now = now or datetime.now(UTC)
-    _ = app.secret  # loaded outside the unit of work (it may have to be created)
+    app.warm()  # cached facts are loaded outside the unit of work
     try:
         msg, too_large = parse_limited(app, raw)
     except Unparseable as exc:
@@ -83,18 +83,21 @@ def accept(
                     Kind.IGNORED, "duplicate", message_id=msg.message_id, duplicate=True
                 )
             else:
-                ledger = record_inbound(s, app, msg, raw, raw_sha, source, now, message_key(msg))
+                store_blob(s, raw, raw_sha)
                 outcome = apply_decision(
                     s, app, msg, raw_sha, cls, facts, decision, now, notices=notices
                 )
-                ledger.outcome = outcome.kind.value
-                ledger.reason = f"{decision.rule}: {outcome.reason}"[:200]
-                ledger.ticket_number = outcome.ticket_number
+                record_inbound(
+                    s, msg, raw_sha, source, now, message_key(msg), outcome, decision.rule
+                )
                 outcome = Outcome(
                     outcome.kind, outcome.reason, outcome.ticket_number, msg.message_id
                 )
-    except IntegrityError:
-        # Another worker recorded the same message between our check and our insert (R1).
+    except IntegrityError as exc:
+        if "message_key" not in str(exc.orig):
+            raise
+        # Another worker recorded the same message between our check and our commit (R1):
+        # our transaction is rolled back whole, theirs stands.
         return Outcome(Kind.IGNORED, "duplicate", message_id=msg.message_id, duplicate=True)
     except TemporaryFailure:
         raise

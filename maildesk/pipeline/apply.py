@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from maildesk.mail.classify import Classification
 from maildesk.mail.inbound import Inbound
 from maildesk.mail.refs import clean_subject
-from maildesk.outbound.notices import queue_mail
+from maildesk.outbound.notices import queue_mail, thread_ids
 from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.pipeline.route import Action, Decision, Facts
-from maildesk.pipeline.tickets import add_event, assign, pick_assignee, recompute_sla, transition
+from maildesk.pipeline.tickets import add_event, pick_assignee, recompute_sla, transition
 from maildesk.store.models import (
     Agent,
     Attachment,
@@ -37,37 +37,42 @@ if TYPE_CHECKING:
 
 
 def store_blob(s: Session, data: bytes, sha256: str) -> str:
-    """Content-addressed storage: the same bytes are kept once."""
-    if s.get(Blob, sha256) is None:
-        s.add(Blob(sha256=sha256, size=len(data), data=data))
-        s.flush()
+    """Content-addressed storage: the same bytes are kept once (one INSERT, no lookup)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(Blob).values(sha256=sha256, size=len(data), data=data)
+    s.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
     return sha256
 
 
 def record_inbound(
     s: Session,
-    app: App,
     msg: Inbound,
-    raw: bytes,
     raw_sha: str,
     source: str,
     now: datetime,
     key: str,
-) -> Inbox:
-    """The ledger row first: its unique key makes a concurrent duplicate fail early (R1)."""
-    row = Inbox(
-        message_key=key,
-        message_id=msg.message_id,
-        received_at=now,
-        source=source[:500],
-        sender=msg.from_addr[:320],
-        subject=msg.subject[:998],
-        outcome="pending",
-        raw_sha256=store_blob(s, raw, raw_sha),
+    outcome: Outcome,
+    rule: str,
+) -> None:
+    """The ledger row: one per message, with its outcome. Its unique key is what makes a
+    concurrent duplicate's transaction fail at commit (R1), leaving nothing of it."""
+    s.add(
+        Inbox(
+            message_key=key,
+            message_id=msg.message_id,
+            received_at=now,
+            source=source[:500],
+            sender=msg.from_addr[:320],
+            subject=msg.subject[:998],
+            outcome=outcome.kind.value,
+            reason=f"{rule}: {outcome.reason}"[:200],
+            ticket_number=outcome.ticket_number,
+            raw_sha256=raw_sha,
+        )
     )
-    s.add(row)
-    s.flush()
-    return row
 
 
 def store_message(
@@ -122,7 +127,15 @@ def _pick_product(customer: Customer, msg: Inbound) -> tuple[str | None, str | N
     return None, None
 
 
-def notify_agents(s: Session, app: App, t: Ticket, msg: Inbound, now: datetime, event: str) -> None:
+def notify_agents(
+    s: Session,
+    app: App,
+    t: Ticket,
+    msg: Inbound,
+    now: datetime,
+    event: str,
+    references: list[str] | None = None,
+) -> None:
     """§4: the assignee, or every agent skilled in the ticket's type (else all), is told."""
     if t.assignee is not None:
         agents = [t.assignee]
@@ -141,6 +154,7 @@ def notify_agents(s: Session, app: App, t: Ticket, msg: Inbound, now: datetime, 
             auto_submitted="auto-generated",
             reply_to=app.cfg.support.address,
             in_reply_to=msg.message_id,
+            references=references,
             record=False,
             context={
                 "event": event,
@@ -181,6 +195,8 @@ def create_ticket(
         last_customer_at=now,
     )
     recompute_sla(app, t)
+    agent = pick_assignee(s, t)  # before the INSERT: one statement fewer
+    t.assignee = agent
     s.add(t)
     s.flush()
     add_event(
@@ -193,7 +209,11 @@ def create_ticket(
         reason=decision.reason,
         follows_up=decision.follows_up,
     )
+    if agent is not None:
+        agent.last_assigned_at = now
+        add_event(s, t, now, "assigned", "system", **{"from": None, "to": agent.email})
     store_message(s, msg, raw_sha, t, now, "customer")
+    refs = [msg.message_id] if msg.message_id else []
     if product and version:
         catalogue = s.get(Product, product)
         if catalogue is not None and version not in catalogue.supported_versions:
@@ -215,15 +235,13 @@ def create_ticket(
                     now=now,
                     ticket=t,
                     in_reply_to=msg.message_id,
+                    references=refs,
                     recipient_name=contact.name,
                     context={
                         "version": version,
                         "supported_versions": catalogue.supported_versions,
                     },
                 )
-    agent = pick_assignee(s, t)
-    if agent is not None:
-        assign(s, t, agent, now, "system")
     if acknowledge:
         template = decision.notice or "acknowledgement"
         ctx = {"missing_phone": not contact.phone}
@@ -237,10 +255,11 @@ def create_ticket(
             now=now,
             ticket=t,
             in_reply_to=msg.message_id,
+            references=refs,
             recipient_name=contact.name,
             context=ctx,
         )
-    notify_agents(s, app, t, msg, now, "new")
+    notify_agents(s, app, t, msg, now, "new", refs)
     if t.type == "nuevo_requerimiento":  # P13: e.g. support.default_type set to it
         from maildesk.pipeline.agent_commands import forward_to_committee
 
@@ -347,6 +366,7 @@ def apply_decision(
         return Outcome(Kind.TICKETED, decision.reason, t.number)
     assert ticket is not None
     store_message(s, msg, raw_sha, ticket, now, "customer")
+    refs = thread_ids(s, ticket.number)
     ticket.last_customer_at = now
     ticket.updated_at = now
     if a is Action.CONFIRM:
@@ -364,11 +384,12 @@ def apply_decision(
                 now=now,
                 ticket=ticket,
                 in_reply_to=msg.message_id,
+                references=refs,
                 recipient_name=contact.name,
                 context={"body": msg.new_content},
             )
-        notify_agents(s, app, ticket, msg, now, "reopened")
+        notify_agents(s, app, ticket, msg, now, "reopened", refs)
         return Outcome(Kind.FOLLOWED_UP, "reopened", ticket.number)
     add_event(s, ticket, now, "customer_reply", msg.from_addr, via=decision.reason)
-    notify_agents(s, app, ticket, msg, now, "followup")
+    notify_agents(s, app, ticket, msg, now, "followup", refs)
     return Outcome(Kind.FOLLOWED_UP, decision.reason, ticket.number)

@@ -12,7 +12,7 @@ from maildesk.mail.classify import Classification
 from maildesk.mail.inbound import Inbound
 from maildesk.mail.refs import plus_address_number, subject_ticket_number
 from maildesk.pipeline.route import Facts, SenderFacts, TicketRef
-from maildesk.store.models import Agent, Contact, Customer, Inbox, Message, Ticket
+from maildesk.store.models import Contact, Customer, Inbox, Message, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -27,9 +27,9 @@ def message_key(msg: Inbound) -> str:
 
 def find_sender(s: Session, app: App, address: str) -> SenderFacts:
     """R4 before R5: an agent is an agent even if also listed as a contact."""
-    agent = s.scalar(select(Agent).where(Agent.email == address, Agent.active.is_(True)))
-    if agent is not None:
-        return SenderFacts("agent", address, agent_id=agent.id)
+    agent_id = app.agent_ids.get(address)
+    if agent_id is not None:
+        return SenderFacts("agent", address, agent_id=agent_id)
     row = s.execute(
         select(Contact, Customer)
         .join(Customer, Contact.customer_id == Customer.id)

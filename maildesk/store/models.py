@@ -122,6 +122,7 @@ class Ticket(Base):
         Index("ix_tickets_state_sla", "state", "sla_due_at"),
         Index("ix_tickets_sla_warn", "state", "sla_warned", "sla_warn_at"),
         Index("ix_tickets_sla_breach", "state", "sla_breached", "sla_due_at"),
+        Index("ix_tickets_assignee_state", "assignee_id", "state"),
         Index("ix_tickets_state_agent_public", "state", "last_agent_public_at"),
         Index("ix_tickets_state_type_set", "state", "type", "type_set_at"),
         {"sqlite_autoincrement": True},

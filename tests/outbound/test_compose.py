@@ -103,3 +103,10 @@ def test_s7_round_trip_any_text(subject: str, text: str, filename: str) -> None:
     assert body.rstrip("\n") == expected.rstrip("\n")
     (att,) = list(m.iter_attachments())
     assert att.get_content() == b"\x00\xff data"
+
+
+def test_s7_internationalised_recipient_address_is_utf8() -> None:
+    raw = compose(
+        **{**BASE, "to": "josé@acme.example"}, subject="x", text="y", auto_submitted="auto-replied"
+    )
+    assert "josé@acme.example".encode() in raw
