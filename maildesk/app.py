@@ -6,6 +6,7 @@ Entry points (CLI, daemon, tests) build one App and hand it to the pipeline and 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from maildesk.config import Config, read_secret
 from maildesk.domain.calendar import BusinessCalendar
 from maildesk.mail.msgid import make_message_id, verify_message_id
+from maildesk.pipeline.outcome import Outcome
 from maildesk.store.db import Database
 from maildesk.store.models import Agent, Setting
 
@@ -28,6 +30,8 @@ class App:
             c.timezone, c.open, c.close, c.workdays, c.holidays_country or None, c.extra_holidays
         )
         self.calendar_24x7 = BusinessCalendar.always(c.timezone)
+        # Called with every inbound Outcome (metrics, waking the sender); never raise.
+        self.outcome_listeners: list[Callable[[Outcome], None]] = []
 
     @cached_property
     def staff_addresses(self) -> frozenset[str]:

@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import os
 import random
-import re
 import signal
 import smtplib
 import threading
@@ -60,31 +59,6 @@ RELOADABLE = (
 )
 RESTART_ONLY = ("database", "inbound", "outbound", "metrics", "security")
 
-_OUTCOME = re.compile(r"\boutcome=(\S+)")
-
-
-class _OutcomeCounter(logging.Handler):
-    """Counts outcomes from the pipeline's one-line `inbound ... outcome=X` events.
-
-    Every channel (IMAP, SMTP/LMTP listener) ends in that one line, so counting it here
-    covers them all without hooks in each channel; it also wakes the sender at once."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        super().__init__(logging.INFO)
-        self.daemon = daemon
-
-    def emit(self, record: logging.LogRecord) -> None:
-        msg = record.msg if isinstance(record.msg, str) else ""
-        if msg.startswith("inbound "):
-            found = _OUTCOME.search(record.getMessage())
-            outcome = found.group(1) if found else "unknown"
-        elif msg.startswith("quarantined source="):
-            outcome = "quarantined"
-        else:
-            return
-        self.daemon.metrics.inbound_outcome(outcome)
-        self.daemon.wake_sender()
-
 
 class SmtpUnavailable(Exception):
     """The outbound SMTP server cannot be reached: wait, without spending rows' attempts."""
@@ -108,7 +82,6 @@ class Daemon:
         self._sender_wake = threading.Event()
         self._main_wake = threading.Event()
         self._reload_requested = threading.Event()
-        self._counter: _OutcomeCounter | None = None
         self._stopped = False
         # Tunables (tests shrink them).
         self.outbox_poll_seconds = 0.5
@@ -125,11 +98,7 @@ class Daemon:
         with exclusive(self.app, "maildesk:prepare"):  # two daemons starting on one new DB
             self.app.prepare()
         _ = self.app.templates  # broken override templates fail the start, not the first mail
-        pipeline_log = logging.getLogger("maildesk.pipeline")
-        if not pipeline_log.isEnabledFor(logging.INFO):
-            pipeline_log.setLevel(logging.INFO)  # the outcome events feed the metrics
-        self._counter = _OutcomeCounter(self)
-        pipeline_log.addHandler(self._counter)
+        self.app.outcome_listeners.append(self._on_outcome)
         if cfg.metrics.listen:
             self.metrics_server = MetricsServer(cfg.metrics.listen, self.render_metrics)
             self.metrics_server.start()
@@ -168,8 +137,8 @@ class Daemon:
             self.lock.release()  # a standby instance takes over now, not on our exit
         if self.metrics_server is not None:
             self.metrics_server.stop()
-        if self._counter is not None:
-            logging.getLogger("maildesk.pipeline").removeHandler(self._counter)
+        if self._on_outcome in self.app.outcome_listeners:
+            self.app.outcome_listeners.remove(self._on_outcome)
         log.info("daemon stopped")
 
     def request_stop(self) -> None:
@@ -299,19 +268,21 @@ class Daemon:
         assert self.consumer is not None
         self.consumer.run(self.stop_event)
 
+    def _on_outcome(self, outcome: Outcome) -> None:
+        """Every channel's outcomes (the pipeline calls this): count, wake the sender."""
+        self.metrics.inbound_outcome(outcome.kind.value)
+        self.wake_sender()
+
     def _accept(self, raw: bytes, source: str) -> Outcome:
-        """The consumer's accept: the pipeline, plus failure counts (outcomes are counted
-        from the pipeline's event line) and an immediate wake-up of the sender."""
+        """The consumer's accept: the pipeline, plus counts of its failures."""
         try:
-            outcome = accept(self.app, raw, source)
+            return accept(self.app, raw, source)
         except TemporaryFailure:
             self.metrics.inbound_outcome("temporary_failure")
             raise
         except Exception:
             self.metrics.inbound_outcome("error")
             raise
-        self.wake_sender()
-        return outcome
 
     def _quarantine(self, raw: bytes, source: str, error: str) -> None:
         qid = quarantine(self.app, raw, source, error)

@@ -71,7 +71,7 @@ def accept(
     except Unparseable as exc:
         qid = quarantine(app, raw, source, f"unparseable: {exc}", now)
         log.warning("quarantined source=%s id=%s reason=%s", source, qid, exc)
-        return Outcome(Kind.QUARANTINED, f"unparseable: {exc}")
+        return _told(app, Outcome(Kind.QUARANTINED, f"unparseable: {exc}"))
     cls = classify(msg, app.cfg.support.address, lambda mid: app.our_ticket_ref(mid) is not None)
     raw_sha = hashlib.sha256(raw).hexdigest()
     try:
@@ -98,7 +98,8 @@ def accept(
             raise
         # Another worker recorded the same message between our check and our commit (R1):
         # our transaction is rolled back whole, theirs stands.
-        return Outcome(Kind.IGNORED, "duplicate", message_id=msg.message_id, duplicate=True)
+        outcome = Outcome(Kind.IGNORED, "duplicate", message_id=msg.message_id, duplicate=True)
+        return _told(app, outcome)
     except TemporaryFailure:
         raise
     log.info(
@@ -109,6 +110,16 @@ def accept(
         outcome.ticket_number,
         outcome.reason,
     )
+    return _told(app, outcome)
+
+
+def _told(app: App, outcome: Outcome) -> Outcome:
+    """Tell the listeners (metrics, the sender's wake-up); a listener's bug stops nothing."""
+    for listener in app.outcome_listeners:
+        try:
+            listener(outcome)
+        except Exception:
+            log.exception("outcome listener failed")
     return outcome
 
 
