@@ -27,17 +27,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from maildesk.domain.sla import PRIORITIES, TYPES
 from maildesk.errors import CommandError
-
-TYPES: tuple[str, ...] = (
-    "soporte",
-    "setup",
-    "error",
-    "actividad",
-    "consultoria",
-    "nuevo_requerimiento",
-)
-PRIORITIES: tuple[str, ...] = ("urgente", "alta", "media", "baja")
 
 # Canonical command name per accepted spelling (already folded by `_fold_name`).
 _COMMAND_ALIASES: dict[str, str] = {

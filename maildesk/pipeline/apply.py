@@ -14,21 +14,24 @@ from sqlalchemy.orm import Session
 
 from maildesk.mail.classify import Classification
 from maildesk.mail.inbound import Inbound
-from maildesk.mail.refs import clean_subject
 from maildesk.outbound.notices import queue_mail, thread_ids
 from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.pipeline.route import Action, Decision, Facts
-from maildesk.pipeline.tickets import add_event, pick_assignee, recompute_sla, transition
+from maildesk.pipeline.tickets import (
+    add_event,
+    new_ticket,
+    pick_product,
+    transition,
+    unsupported_version,
+)
 from maildesk.store.models import (
     Agent,
     Attachment,
     Blob,
     Contact,
-    Customer,
     Event,
     Inbox,
     Message,
-    Product,
     Ticket,
 )
 
@@ -115,18 +118,6 @@ def store_message(
     return m
 
 
-def _pick_product(customer: Customer, msg: Inbound) -> tuple[str | None, str | None]:
-    """The affected product (P5): the only one the customer has, or the one the mail names."""
-    products = customer.products or []
-    if len(products) == 1:
-        return products[0]["name"], products[0].get("version") or None
-    text = f"{msg.subject}\n{msg.new_content}".lower()
-    named = [p for p in products if p["name"].lower() in text]
-    if len(named) == 1:
-        return named[0]["name"], named[0].get("version") or None
-    return None, None
-
-
 def notify_agents(
     s: Session,
     app: App,
@@ -176,29 +167,16 @@ def create_ticket(
     decision: Decision,
     acknowledge: bool,
 ) -> Ticket:
-    customer = contact.customer
-    product, version = _pick_product(customer, msg)
-    t = Ticket(
-        subject=clean_subject(msg.subject, app.cfg.support.subject_prefix)[:998] or "(no subject)",
-        customer=customer,
-        requester=contact,
-        product=product,
-        product_version=version,
-        type=app.cfg.support.default_type,
-        priority=app.cfg.support.default_priority,
-        unclassified=True,
-        state="open",
-        created_at=now,
-        updated_at=now,
-        type_set_at=now,
+    t = new_ticket(
+        s,
+        app,
+        contact,
+        msg.subject,
+        pick_product(contact.customer, f"{msg.subject}\n{msg.new_content}"),
+        now,
         follows_up=decision.follows_up,
-        last_customer_at=now,
     )
-    recompute_sla(app, t)
-    agent = pick_assignee(s, t)  # before the INSERT: one statement fewer
-    t.assignee = agent
-    s.add(t)
-    s.flush()
+    t.last_customer_at = now
     add_event(
         s,
         t,
@@ -209,39 +187,24 @@ def create_ticket(
         reason=decision.reason,
         follows_up=decision.follows_up,
     )
-    if agent is not None:
-        agent.last_assigned_at = now
-        add_event(s, t, now, "assigned", "system", **{"from": None, "to": agent.email})
+    if t.assignee is not None:
+        add_event(s, t, now, "assigned", "system", **{"from": None, "to": t.assignee.email})
     store_message(s, msg, raw_sha, t, now, "customer")
     refs = [msg.message_id] if msg.message_id else []
-    if product and version:
-        catalogue = s.get(Product, product)
-        if catalogue is not None and version not in catalogue.supported_versions:
-            t.unsupported_version = True
-            add_event(
-                s,
-                t,
-                now,
-                "unsupported_version",
-                version=version,
-                supported=catalogue.supported_versions,
-            )
-            if acknowledge:
-                queue_mail(
-                    s,
-                    app,
-                    template="unsupported_version",
-                    to=contact.email,
-                    now=now,
-                    ticket=t,
-                    in_reply_to=msg.message_id,
-                    references=refs,
-                    recipient_name=contact.name,
-                    context={
-                        "version": version,
-                        "supported_versions": catalogue.supported_versions,
-                    },
-                )
+    supported = unsupported_version(s, t, now)
+    if supported is not None and acknowledge:
+        queue_mail(
+            s,
+            app,
+            template="unsupported_version",
+            to=contact.email,
+            now=now,
+            ticket=t,
+            in_reply_to=msg.message_id,
+            references=refs,
+            recipient_name=contact.name,
+            context={"version": t.product_version, "supported_versions": supported},
+        )
     if acknowledge:
         template = decision.notice or "acknowledgement"
         ctx = {"missing_phone": not contact.phone}

@@ -15,10 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maildesk.mail.inbound import Inbound
-from maildesk.mail.refs import clean_subject
 from maildesk.outbound.notices import queue_mail
-from maildesk.pipeline.tickets import add_event, assign, recompute_sla
-from maildesk.store.models import Agent, Contact, Customer, Product, Ticket
+from maildesk.pipeline.tickets import add_event, new_ticket, pick_product, unsupported_version
+from maildesk.store.models import Agent, Contact, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -49,37 +48,14 @@ def open_on_behalf(
     and acknowledge to the customer. Agents are not notified: the author already knows."""
     from maildesk.pipeline.apply import store_message
 
-    customer: Customer = contact.customer
-    products = customer.products or []
-    product = products[0]["name"] if len(products) == 1 else None
-    version = (products[0].get("version") or None) if product else None
-    t = Ticket(
-        subject=clean_subject(msg.subject, app.cfg.support.subject_prefix)[:998] or "(no subject)",
-        customer=customer,
-        requester=contact,
-        product=product,
-        product_version=version,
-        type=app.cfg.support.default_type,
-        priority=app.cfg.support.default_priority,
-        unclassified=True,
-        state="open",
-        created_at=now,
-        updated_at=now,
-        type_set_at=now,
-    )
-    recompute_sla(app, t)
-    s.add(t)
-    s.flush()
+    product = pick_product(contact.customer, f"{msg.subject}\n{body}")
+    t = new_ticket(s, app, contact, msg.subject, product, now, assignee=agent)
     add_event(s, t, now, "created", agent.email, rule="P14", on_behalf_of=contact.email)
+    add_event(s, t, now, "assigned", agent.email, **{"from": None, "to": agent.email})
     # The request as the agent wrote it: public (it is the ticket's description, and part of
     # the transcript), kind "agent" because the customer did not write these words.
     store_message(s, replace(msg, new_content=body), raw_sha, t, now, "agent", public=True)
-    assign(s, t, agent, now, agent.email)
-    catalogue = s.get(Product, product) if product else None
-    supported = catalogue.supported_versions if catalogue else []
-    if version and catalogue and version not in supported:
-        t.unsupported_version = True
-        add_event(s, t, now, "unsupported_version", version=version, supported=supported)
+    supported = unsupported_version(s, t, now)
     queue_mail(
         s,
         app,
@@ -91,7 +67,7 @@ def open_on_behalf(
         recipient_name=contact.name,
         context={"missing_phone": not contact.phone},
     )
-    if t.unsupported_version:
+    if supported is not None:
         queue_mail(
             s,
             app,
@@ -101,6 +77,6 @@ def open_on_behalf(
             ticket=t,
             auto_submitted="auto-generated",
             recipient_name=contact.name,
-            context={"version": version, "supported_versions": supported},
+            context={"version": t.product_version, "supported_versions": supported},
         )
     return t

@@ -14,10 +14,73 @@ from sqlalchemy.orm import Session
 
 from maildesk.domain.lifecycle import State, check_transition
 from maildesk.domain.sla import sla_due_at, warning_at
-from maildesk.store.models import Agent, Event, Ticket
+from maildesk.mail.refs import clean_subject
+from maildesk.store.models import Agent, Contact, Customer, Event, Product, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
+
+
+def new_ticket(
+    s: Session,
+    app: App,
+    contact: Contact,
+    subject: str,
+    product: tuple[str | None, str | None],
+    now: datetime,
+    follows_up: int | None = None,
+    assignee: Agent | None = None,
+) -> Ticket:
+    """A new open ticket with the defaults of P7, its SLA (P8) and, unless given, the
+    auto-assigned agent (P7); flushed, so it has its number."""
+    t = Ticket(
+        subject=clean_subject(subject, app.cfg.support.subject_prefix)[:998] or "(no subject)",
+        customer=contact.customer,
+        requester=contact,
+        product=product[0],
+        product_version=product[1],
+        type=app.cfg.support.default_type,
+        priority=app.cfg.support.default_priority,
+        unclassified=True,
+        state="open",
+        created_at=now,
+        updated_at=now,
+        type_set_at=now,
+        follows_up=follows_up,
+    )
+    recompute_sla(app, t)
+    t.assignee = assignee or pick_assignee(s, t)  # before the INSERT: one statement fewer
+    if t.assignee is not None:
+        t.assignee.last_assigned_at = now
+    s.add(t)
+    s.flush()
+    return t
+
+
+def pick_product(customer: Customer, text: str) -> tuple[str | None, str | None]:
+    """The affected product (P5): the only one the customer has, or the one the text names."""
+    products = customer.products or []
+    if len(products) == 1:
+        return products[0]["name"], products[0].get("version") or None
+    lowered = text.lower()
+    named = [p for p in products if p["name"].lower() in lowered]
+    if len(named) == 1:
+        return named[0]["name"], named[0].get("version") or None
+    return None, None
+
+
+def unsupported_version(s: Session, t: Ticket, now: datetime) -> list[str] | None:
+    """P15: the supported versions when the ticket's product version is not one of the two
+    latest (the ticket is flagged and the event recorded), else None."""
+    if not (t.product and t.product_version):
+        return None
+    catalogue = s.get(Product, t.product)
+    if catalogue is None or t.product_version in catalogue.supported_versions:
+        return None
+    t.unsupported_version = True
+    supported = catalogue.supported_versions
+    add_event(s, t, now, "unsupported_version", version=t.product_version, supported=supported)
+    return supported
 
 
 def add_event(
