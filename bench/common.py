@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,66 @@ def imap_settings(server: Any, idle: bool = True) -> Any:
         idle=idle,
         poll_seconds=0.5,
     )
+
+
+def to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Just enough TOML for the bench config: scalars, lists, tables, arrays of tables."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(type(v))
+
+    scalars, tables = [], []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            tables.append(f"\n[{prefix}{k}]\n" + to_toml(v, f"{prefix}{k}."))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            tables += [f"\n[[{prefix}{k}]]\n" + to_toml(row) for row in v]
+        else:
+            scalars.append(f"{k} = {value(v)}\n")
+    return "".join(scalars) + "".join(tables)
+
+
+def spawn_daemon(folder: Path, server: Any, **sections: Any) -> subprocess.Popen[bytes]:
+    """`python -m maildesk --config CFG run` on this folder's database, IMAP inbound from
+    `server`; output in folder/daemon.log. Stop it with `stop_daemon`."""
+    (folder / "imap.pw").write_text(IMAP_PASSWORD)
+    imap = {
+        "host": server.host,
+        "port": server.port,
+        "ssl": False,
+        "starttls": False,
+        "username": IMAP_USER,
+        "password_file": str(folder / "imap.pw"),
+    }
+    cfg = maildesk_config(folder, inbound={"mode": "imap", "imap": imap}, **sections)
+    path = folder / "maildesk.toml"
+    path.write_text(to_toml(cfg))
+    with (folder / "daemon.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "maildesk", "--config", str(path), "run"],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_daemon(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 15 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def load() -> str:

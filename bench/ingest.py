@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,17 +21,15 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.common import (
-    IMAP_PASSWORD,
-    IMAP_USER,
-    REPO,
     banner,
     cleanup,
     imap_settings,
-    maildesk_config,
     make_app,
     multiappend,
     scratch,
+    spawn_daemon,
     start_dovecot,
+    stop_daemon,
 )
 from bench.corpus import Corpus, generate
 
@@ -66,12 +63,82 @@ def maildesk_counts(app: Any) -> dict[str, int]:
     }
 
 
+#: (label, module, attribute): where each stage is looked up at call time, nested by indent.
+STAGES = (
+    ("imap FETCH", "imapclient.imapclient", "IMAPClient.fetch"),
+    ("imap MOVE", "maildesk.channels.imap", "ImapConsumer._move"),
+    ("accept", "maildesk.pipeline.accept", "accept"),
+    ("  parse", "maildesk.pipeline.accept", "parse_limited"),
+    ("  classify", "maildesk.pipeline.accept", "classify"),
+    ("  gather facts", "maildesk.pipeline.accept", "gather"),
+    ("  route", "maildesk.pipeline.accept", "route"),
+    ("  record_inbound (ledger, raw blob)", "maildesk.pipeline.accept", "record_inbound"),
+    ("  apply_decision", "maildesk.pipeline.accept", "apply_decision"),
+    ("    create_ticket", "maildesk.pipeline.apply", "create_ticket"),
+    ("      pick_assignee", "maildesk.pipeline.apply", "pick_assignee"),
+    ("      notify_agents", "maildesk.pipeline.apply", "notify_agents"),
+    ("    store_message", "maildesk.pipeline.apply", "store_message"),
+    ("    thread_ids query", "maildesk.pipeline.apply", "thread_ids"),
+    ("    queue_mail (all notices)", "maildesk.pipeline.apply", "queue_mail"),
+    ("      loop guard query (_blocked)", "maildesk.outbound.notices", "_blocked"),
+    ("      render template", "maildesk.outbound.templates", "Templates.render"),
+    ("      compose (email.message)", "maildesk.outbound.notices", "compose"),
+    ("  commit", "sqlalchemy.orm", "Session.commit"),
+)
+
+
+class StageTimer:
+    """Wraps the STAGES functions with wall-clock accumulators; cheap enough to leave the
+    proportions intact (unlike cProfile, which inflates call-heavy code such as the ORM)."""
+
+    def __init__(self) -> None:
+        self.totals = {label: 0.0 for label, _, _ in STAGES}
+        self.calls = dict.fromkeys(self.totals, 0)
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def install(self) -> None:
+        import functools
+        import importlib
+
+        for label, module, attr in STAGES:
+            owner: Any = importlib.import_module(module)
+            *path, name = attr.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+
+            def wrapper(*a: Any, _f: Any = original, _l: str = label, **k: Any) -> Any:
+                t0 = time.perf_counter()
+                try:
+                    return _f(*a, **k)
+                finally:
+                    self.totals[_l] += time.perf_counter() - t0
+                    self.calls[_l] += 1
+
+            setattr(owner, name, functools.wraps(original)(wrapper))
+            self._undo.append((owner, name, original))
+
+    def uninstall(self) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
+
+    def report(self, n: int, wall: float) -> None:
+        print(f"\n   where maildesk's time goes ({n} messages, {wall:.2f} s wall):")
+        print(f"   {'stage':42} {'calls':>6} {'ms/msg':>7} {'% wall':>7}")
+        for label, total in self.totals.items():
+            print(
+                f"   {label:42} {self.calls[label]:6} {1000 * total / n:7.2f}"
+                f" {100 * total / wall:6.1f}%"
+            )
+
+
 def run_consumer(
-    corpus: Corpus, folder: Path, profile: str | None = None
+    corpus: Corpus, folder: Path, profile: str | None = None, stages: bool = False
 ) -> tuple[float, float, Any]:
     """APPEND the corpus, then time one consumer pass; returns (seconds, CPU seconds, app)."""
+    import maildesk.pipeline.accept as pipeline
     from maildesk.channels.imap import ImapConsumer
-    from maildesk.pipeline.accept import accept, quarantine
 
     server = start_dovecot()
     try:
@@ -82,9 +149,15 @@ def run_consumer(
         app = make_app(folder, corpus.registry_toml())
         consumer = ImapConsumer(
             imap_settings(server),
-            accept=lambda raw, source: accept(app, raw, source),
-            on_quarantine=lambda raw, source, error: (quarantine(app, raw, source, error), None)[1],
+            accept=lambda raw, source: pipeline.accept(app, raw, source),
+            on_quarantine=lambda raw, source, error: (
+                pipeline.quarantine(app, raw, source, error),
+                None,
+            )[1],
         )
+        timer = StageTimer() if stages else None
+        if timer is not None:
+            timer.install()
         profiler: Any = None
         if profile:
             import cProfile
@@ -94,6 +167,9 @@ def run_consumer(
         t0, c0 = time.perf_counter(), time.process_time()
         handled = consumer.run_once()
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if timer is not None:
+            timer.uninstall()
+            timer.report(len(raws), seconds)
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -104,31 +180,6 @@ def run_consumer(
         return seconds, cpu, app
     finally:
         server.stop()
-
-
-def _toml(data: dict[str, Any], prefix: str = "") -> str:
-    """Just enough TOML for the bench config: scalars, lists, tables, arrays of tables."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int | float):
-            return repr(v)
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        raise TypeError(type(v))
-
-    scalars, tables = [], []
-    for k, v in data.items():
-        if isinstance(v, dict):
-            tables.append(f"\n[{prefix}{k}]\n" + _toml(v, f"{prefix}{k}."))
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            tables += [f"\n[[{prefix}{k}]]\n" + _toml(row) for row in v]
-        else:
-            scalars.append(f"{k} = {value(v)}\n")
-    return "".join(scalars) + "".join(tables)
 
 
 def run_daemon(corpus: Corpus, folder: Path) -> tuple[float, Any] | None:
@@ -142,27 +193,8 @@ def run_daemon(corpus: Corpus, folder: Path) -> tuple[float, Any] | None:
         raws = corpus.rendered("maildesk")
         multiappend(server, raws)
         app = make_app(folder, corpus.registry_toml())
-        (folder / "imap.pw").write_text(IMAP_PASSWORD)
-        cfg = maildesk_config(
-            folder,
-            inbound={
-                "mode": "imap",
-                "imap": {
-                    "host": server.host,
-                    "port": server.port,
-                    "ssl": False,
-                    "starttls": False,
-                    "username": IMAP_USER,
-                    "password_file": str(folder / "imap.pw"),
-                },
-            },
-        )
-        path = folder / "maildesk.toml"
-        path.write_text(_toml(cfg))
-        log = (folder / "daemon.log").open("wb")
-        cmd = [sys.executable, "-m", "maildesk", "--config", str(path), "run"]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        proc = spawn_daemon(folder, server)
         deadline = t0 + 600
         done = 0
         while time.perf_counter() < deadline and proc.poll() is None:
@@ -173,15 +205,11 @@ def run_daemon(corpus: Corpus, folder: Path) -> tuple[float, Any] | None:
             time.sleep(0.02)
         seconds = time.perf_counter() - t0
         if done < len(raws):
-            print(f"   daemon: only {done}/{len(raws)} after {seconds:.1f} s; see {log.name}")
+            print(f"   daemon: only {done}/{len(raws)} after {seconds:.1f} s; see daemon.log")
         return seconds, app
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if proc is not None:
+            stop_daemon(proc)
         server.stop()
 
 
@@ -196,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peers", default="helpdesk,roundup", help="comma list, or '' for none")
     p.add_argument("--daemon", action="store_true", help="also time the daemon subprocess")
     p.add_argument("--profile", metavar="FILE", help="cProfile the consumer pass into FILE")
+    p.add_argument("--stages", action="store_true", help="time maildesk's pipeline stages")
     p.add_argument("--keep", action="store_true", help="keep the run's work folder")
     args = p.parse_args(argv)
 
@@ -206,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = scratch("ingest-")
     rows: list[tuple[str, float, float | None, dict[str, int]]] = []
     try:
-        seconds, cpu, app = run_consumer(corpus, _mk(folder / "consumer"), args.profile)
+        seconds, cpu, app = run_consumer(
+            corpus, _mk(folder / "consumer"), args.profile, args.stages
+        )
         rows.append(("maildesk (ImapConsumer+accept)", seconds, cpu, maildesk_counts(app)))
         app.db.dispose()
         if args.daemon:

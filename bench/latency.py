@@ -1,10 +1,11 @@
 """Acknowledgement latency (SPEC §9): APPEND at a steady rate, IMAP IDLE, SMTP out to an
 aiosmtpd sink; per message, from the start of its APPEND to its acknowledgement's arrival.
 
-Until `maildesk.daemon` exists this drives the same parts the daemon will wire: the real
-`ImapConsumer` (IDLE) in one thread and a sender thread calling `outbound.sender.flush(app)`
-in a loop (every `--flush-every` seconds when idle), in this process. Acknowledgements are
-matched to their mail by In-Reply-To.
+With `--daemon` the real `python -m maildesk run` subprocess does the work; without it the
+bench wires the same parts in this process: the real `ImapConsumer` (IDLE) in one thread and
+a sender thread calling `outbound.sender.flush(app)` in a loop (every `--flush-every`
+seconds when idle). Acknowledgements are matched to their mail by In-Reply-To; one warm-up
+mail, not counted, makes sure the receiver is connected and idle before the clock starts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 from typing import Any
 
-from bench.common import IMAP_USER, banner, cleanup, imap_settings, make_app, scratch, start_dovecot
+from bench.common import (
+    IMAP_USER,
+    banner,
+    cleanup,
+    imap_settings,
+    make_app,
+    scratch,
+    spawn_daemon,
+    start_dovecot,
+    stop_daemon,
+)
 from bench.corpus import BASE_TIME, SUPPORT, generate
 
 TARGET_P95 = 1.0
@@ -93,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=10.0, help="messages per second offered")
     p.add_argument("--seconds", type=float, default=60.0, help="how long to offer them")
     p.add_argument("--flush-every", type=float, default=0.05, help="sender poll when idle (s)")
+    p.add_argument("--daemon", action="store_true", help="run the real daemon subprocess")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     from maildesk.channels.imap import ImapConsumer
@@ -100,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
 
     total = int(args.rate * args.seconds)
     banner(f"latency: {args.rate:g} msg/s for {args.seconds:g} s ({total} mails), IDLE, SMTP out")
-    print("   maildesk.daemon not used: ImapConsumer (IDLE) thread + flush() loop thread")
+    if args.daemon:
+        print("   receiver: the daemon subprocess (python -m maildesk run)")
+    else:
+        print("   receiver: ImapConsumer (IDLE) thread + flush() loop thread in this process")
     folder = scratch("latency-")
     server = start_dovecot()
     sink = TimedSink()
@@ -109,35 +124,37 @@ def main(argv: list[str] | None = None) -> int:
     threads: list[threading.Thread] = []
     errors: list[str] = []
     sent: dict[str, float] = {}
+    proc = None
+    outbound = {"mode": "smtp", "host": "127.0.0.1", "port": sink.port, "starttls": False}
+    outbound["ssl"] = False
     try:
-        app = make_app(
-            folder,
-            generate(1).registry_toml(),
-            outbound={
-                "mode": "smtp",
-                "host": "127.0.0.1",
-                "port": sink.port,
-                "starttls": False,
-                "ssl": False,
-            },
-        )
+        app = make_app(folder, generate(1).registry_toml(), outbound=outbound)
+        if args.daemon:
+            proc = spawn_daemon(folder, server, outbound=outbound)
         consumer = ImapConsumer(
             imap_settings(server, idle=True),
             accept=lambda raw, source: accept(app, raw, source),
             on_quarantine=lambda raw, source, error: (quarantine(app, raw, source, error), None)[1],
         )
-        threads = [
-            threading.Thread(target=consumer.run, args=(stop,), daemon=True),
-            threading.Thread(
-                target=_sender_loop, args=(app, stop, args.flush_every, errors), daemon=True
-            ),
-        ]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 10
-        while consumer.state != "idle" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        if proc is None:
+            threads = [
+                threading.Thread(target=consumer.run, args=(stop,), daemon=True),
+                threading.Thread(
+                    target=_sender_loop, args=(app, stop, args.flush_every, errors), daemon=True
+                ),
+            ]
+            for t in threads:
+                t.start()
         contacts = generate(1).contacts
+        warm_id, warm = new_topic(-1, contacts[0].email)
+        server.append(IMAP_USER, warm)
+        warm_sent = {warm_id: time.monotonic()}
+        deadline = time.monotonic() + 30
+        while not _matched(sink, warm_sent) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _matched(sink, warm_sent):
+            print("   the warm-up mail was never acknowledged; measuring anyway")
+        time.sleep(0.5)  # back to IDLE
         mails = [new_topic(i, contacts[i % len(contacts)].email) for i in range(total)]
         with server.session(IMAP_USER) as client:
             start = time.monotonic()
@@ -152,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         while time.monotonic() < wait_until and len(_matched(sink, sent)) < total:
             time.sleep(0.1)
     finally:
+        if proc is not None:
+            stop_daemon(proc)
         stop.set()
         for t in threads:
             t.join(10)
