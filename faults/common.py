@@ -255,6 +255,7 @@ class Env:
         if wait:
             wait_until(lambda: self.outbox_unsent() == 0, timeout, "leased rows", 0.5)
             return daemon
+        assert daemon.alive(), "the daemon died"
         daemon.term()
         self.expire_leases()
         d = self.start_daemon()
@@ -270,11 +271,16 @@ class Env:
             res = c.execute(q)
             return int(res.rowcount or 0)
 
-    def drain(self, timeout: float) -> None:
-        """Wait until INBOX is empty and nothing due is left in the outbox."""
+    def drain(self, timeout: float, settle: float = 60.0) -> int:
+        """Wait until INBOX is empty and nothing is due in the outbox, then up to `settle`
+        seconds for in-flight rows to be sent. Returns the rows still unsent (claimed by a
+        dead or stuck sender: they wait for their lease)."""
         if self.dovecot is not None:
             wait_until(lambda: self.inbox() == 0, timeout, "an empty INBOX", 0.2)
         wait_until(lambda: self.outbox_due() == 0, timeout, "the outbox to drain", 0.2)
+        with contextlib.suppress(TimeoutError):
+            wait_until(lambda: self.outbox_unsent() == 0, settle, "in-flight rows", 0.2)
+        return self.outbox_unsent()
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ def _ingest_once(env: Env, batch: Batch, timeout: float) -> float:
     assert env.dovecot is not None
     multiappend(env.dovecot, batch.raws)
     d = env.start_daemon(ready=False)
-    env.drain(timeout)
+    env.drain(timeout, settle=0.0)
     took = time.monotonic() - d.spawned
     rc, _ = d.term()
     if rc != 0:
@@ -68,7 +68,7 @@ def run(
             d.kill9()
             left = env.inbox()
             d = env.start_daemon(ready=False)
-            env.drain(timeout)
+            env.drain(timeout, settle=3.0)  # rows the killed sender claimed wait for the lease
             rc, took = d.term()
             if rc != 0:
                 bad_exits += 1

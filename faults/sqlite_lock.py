@@ -74,21 +74,25 @@ def run(
             if locker.poll() is None:
                 locker.kill()
                 locker.wait(10)
+            if locker.stdout is not None:
+                locker.stdout.close()
         if say:
             print(f"  write lock held {held:.0f}s; {left} left in INBOX when it was taken")
         if not d.alive():
             raise RuntimeError(f"daemon died under the lock:\n{d.log()[-3000:]}")
-        env.drain(timeout)
-        stuck = env.leased()
+        stuck = env.drain(timeout)
         if stuck:
             if say:
-                print(f"  {stuck} outbox row(s) left claimed behind the 5-minute lease")
+                print(
+                    f"  {stuck} outbox row(s) still claimed 60 s after the ingest"
+                    " (behind the 5-minute lease)"
+                )
             t_stuck = time.monotonic()
             d = env.settle_leases(d, wait_leases, LEASE.total_seconds() + 120)
             extra.append(
-                f"BUG? {stuck} outbox row(s) stayed claimed ('sending') after the lock: a"
-                " TemporaryFailure inside flush() leaves the claimed batch leased for"
-                f" {LEASE.total_seconds() / 60:g} min; delivered"
+                f"BUG? {stuck} outbox row(s) stayed claimed ('sending', no progress for 60 s)"
+                " after the lock: a TemporaryFailure inside flush() leaves the claimed batch"
+                f" leased for {LEASE.total_seconds() / 60:g} min; delivered"
                 + (
                     f" {time.monotonic() - t_stuck:.0f}s later"
                     if wait_leases
