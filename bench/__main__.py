@@ -1,8 +1,8 @@
 """`python -m bench [ingest|latency|sweep|memory|all] [options]`: each prints its figures.
 
 Benchmarks, not tests: nothing here asserts a time; each bench measures maildesk and its
-yardstick side by side in one run and prints the ratio. `all` runs them at default sizes;
-options after the bench name go to that bench (`python -m bench ingest --help`).
+yardstick side by side in one run and prints the ratio. `all` runs them at default sizes
+(no options); options after a bench's name go to it (`python -m bench ingest --help`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ def main(argv: list[str]) -> int:
     if name == "all":
         from bench.common import machine
 
+        if rest:
+            print("`all` runs every bench at its default sizes and takes no options")
+            return 2
+
         print(f"machine: {machine()}")
         rc = 0
         for bench in BENCHES:
-            rc |= importlib.import_module(f"bench.{bench}").main(rest)
+            rc |= importlib.import_module(f"bench.{bench}").main([])
             print()
         return rc
     if name not in BENCHES:
