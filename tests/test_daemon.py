@@ -312,7 +312,7 @@ def test_s8_kill_between_commit_and_move_no_duplicate(
     first = Daemon(imap_app)
     crashed = threading.Event()
 
-    def dying_move(self: ImapConsumer, client: Any, uid: int, folder: str) -> None:
+    def dying_move(self: ImapConsumer, client: Any, uids: list[int], folder: str) -> None:
         first.stop_event.set()  # the process is gone: nothing more happens after this
         crashed.set()
         raise OSError("killed between commit and MOVE")

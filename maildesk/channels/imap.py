@@ -200,19 +200,28 @@ class ImapConsumer:
         self.fetches += 1
         self.max_fetch = max(self.max_fetch, len(batch))
         data = client.fetch(batch, [b"BODY.PEEK[]"])
-        handled = 0
-        for uid in batch:
-            if self._stop.is_set():
-                break  # SIGTERM: the current message is finished, the rest waits
-            item = data.get(uid)
-            if item is None or b"BODY[]" not in item:
-                continue  # expunged meanwhile (e.g. by another client)
-            if self._handle_one(client, uid, bytes(item[b"BODY[]"])):
-                handled += 1
-        return handled
+        # Filed with one MOVE per folder once the batch is through (a MOVE per message
+        # cost more than the pipeline itself). Every message moved was committed first;
+        # one committed but not yet moved when we die is offered again and absorbed by
+        # the pipeline as a duplicate (R1).
+        targets: dict[str, list[int]] = {}
+        try:
+            for uid in batch:
+                if self._stop.is_set():
+                    break  # SIGTERM: the current message is finished, the rest waits
+                item = data.get(uid)
+                if item is None or b"BODY[]" not in item:
+                    continue  # expunged meanwhile (e.g. by another client)
+                folder = self._handle_one(uid, bytes(item[b"BODY[]"]))
+                if folder is not None:
+                    targets.setdefault(folder, []).append(uid)
+        finally:
+            for folder, uids in targets.items():
+                self._move(client, uids, folder)
+        return sum(len(u) for u in targets.values())
 
-    def _handle_one(self, client: IMAPClient, uid: int, raw: bytes) -> bool:
-        """Offer one message; file it only after accept returned. True when filed."""
+    def _handle_one(self, uid: int, raw: bytes) -> str | None:
+        """Offer one message; the folder to file it in once accept returned, else None."""
         s = self.settings
         assert self._uidvalidity is not None
         key = (self._uidvalidity, uid)
@@ -232,11 +241,10 @@ class ImapConsumer:
                     f"{type(exc).__name__}: {exc}",
                 )  # fmt: skip
                 if count < MAX_FAILURES:
-                    return False
+                    return None
             else:
-                self._move(client, uid, s.folder_for(outcome.folder_role))
                 self._failures.pop(key, None)
-                return True
+                return s.folder_for(outcome.folder_role)
         # Poison message: record it (the caller stores it in the DB), then move it away.
         if self.on_quarantine is not None:
             try:
@@ -245,21 +253,20 @@ class ImapConsumer:
                 raise
             except Exception:
                 self.log.exception("imap %s: recording the quarantined message failed", source)
-                return False
-        self._move(client, uid, s.quarantine_folder)
+                return None
         self._failures.pop(key, None)
         self.log.error("imap %s: quarantined after %d failures", source, MAX_FAILURES)
-        return True
+        return s.quarantine_folder
 
-    def _move(self, client: IMAPClient, uid: int, folder: str) -> None:
+    def _move(self, client: IMAPClient, uids: list[int], folder: str) -> None:
         """MOVE when available, else COPY + \\Deleted + (UID) EXPUNGE."""
         if self._can_move:
-            client.move([uid], folder)
+            client.move(uids, folder)
             return
-        client.copy([uid], folder)
-        client.add_flags([uid], [b"\\Deleted"], silent=True)
+        client.copy(uids, folder)
+        client.add_flags(uids, [b"\\Deleted"], silent=True)
         if self._can_uidplus:
-            client.uid_expunge([uid])
+            client.uid_expunge(uids)
         else:
             client.expunge()
 
