@@ -18,6 +18,7 @@ from email.utils import getaddresses
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from maildesk.config import read_secret
 from maildesk.errors import ConfigError
@@ -174,53 +175,63 @@ def _recipient(row: Outbox) -> str:
     return getaddresses([row.to_addr])[0][1] or row.to_addr
 
 
-def _finish(app: App, row_id: int, now: datetime, error: str | None, permanent: bool) -> str:
+def _finish_all(app: App, results: list[tuple[int, str | None, bool]], now: datetime) -> list[str]:
+    """Record a batch of attempts in ONE transaction (a write per mail starved the sender
+    of SQLite's write lock while mail kept arriving)."""
+    with app.db.transaction() as s:
+        return [
+            _finish(s, app, row_id, now, error, permanent) for row_id, error, permanent in results
+        ]
+
+
+def _finish(
+    s: Session, app: App, row_id: int, now: datetime, error: str | None, permanent: bool
+) -> str:
     """Record the result of one attempt: sent, retry later, or give up (and alert)."""
     from maildesk.outbound.notices import queue_mail
 
-    with app.db.transaction() as s:
-        row = s.get(Outbox, row_id)
-        if row is None:
-            return "gone"
-        row.attempts += 1
-        if error is None:
-            row.state, row.sent_at, row.last_error = "sent", now, None
-            return "sent"
-        row.last_error = error[:2000]
-        if permanent or row.attempts >= app.cfg.outbound.max_attempts:
-            row.state = "failed"
-            if row.template != "delivery_failed":
-                subject = ""
-                for line in row.raw.split(b"\n", 40):
-                    if line.lower().startswith(b"subject:"):
-                        subject = line[8:].decode("utf-8", "replace").strip()
-                for admin in app.cfg.escalation.supervisors:
-                    queue_mail(
-                        s,
-                        app,
-                        template="delivery_failed",
-                        to=admin,
-                        now=now,
-                        auto_submitted="auto-generated",
-                        record=False,
-                        context={
-                            "recipient": row.to_addr,
-                            "original_subject": subject,
-                            "attempts": row.attempts,
-                            "last_error": row.last_error,
-                        },
-                    )
-            log.error(
-                "outbox gave up id=%s to=%s attempts=%s error=%s",
-                row.id,
-                row.to_addr,
-                row.attempts,
-                error,
-            )
-            return "failed"
-        row.state = "pending"
-        row.due_at = now + backoff(row.attempts)
-        return "retry"
+    row = s.get(Outbox, row_id)
+    if row is None:
+        return "gone"
+    row.attempts += 1
+    if error is None:
+        row.state, row.sent_at, row.last_error = "sent", now, None
+        return "sent"
+    row.last_error = error[:2000]
+    if permanent or row.attempts >= app.cfg.outbound.max_attempts:
+        row.state = "failed"
+        if row.template != "delivery_failed":
+            subject = ""
+            for line in row.raw.split(b"\n", 40):
+                if line.lower().startswith(b"subject:"):
+                    subject = line[8:].decode("utf-8", "replace").strip()
+            for admin in app.cfg.escalation.supervisors:
+                queue_mail(
+                    s,
+                    app,
+                    template="delivery_failed",
+                    to=admin,
+                    now=now,
+                    auto_submitted="auto-generated",
+                    record=False,
+                    context={
+                        "recipient": row.to_addr,
+                        "original_subject": subject,
+                        "attempts": row.attempts,
+                        "last_error": row.last_error,
+                    },
+                )
+        log.error(
+            "outbox gave up id=%s to=%s attempts=%s error=%s",
+            row.id,
+            row.to_addr,
+            row.attempts,
+            error,
+        )
+        return "failed"
+    row.state = "pending"
+    row.due_at = now + backoff(row.attempts)
+    return "retry"
 
 
 def release(app: App, row_ids: list[int], now: datetime) -> None:
@@ -236,7 +247,7 @@ def release(app: App, row_ids: list[int], now: datetime) -> None:
 
 
 def flush(
-    app: App, now: datetime | None = None, limit: int = 500, transport: Transport | None = None
+    app: App, now: datetime | None = None, limit: int = 100, transport: Transport | None = None
 ) -> FlushReport:
     """Send every due row once (T5); returns counts. Safe to run from several processes."""
     report = FlushReport()
@@ -248,29 +259,35 @@ def flush(
             rows = claim(app, t, limit)
             if not rows:
                 break
-            for i, row in enumerate(rows):
-                error, permanent, down = None, False, False
+            results: list[tuple[int, str | None, bool]] = []
+            down_error = None
+            for row in rows:
+                error, permanent = None, False
                 try:
                     transport.send(app.cfg.support.address, _recipient(row), row.raw)
                 except PermanentError as exc:
                     error, permanent = str(exc), True
                 except TransportUnavailable as exc:
-                    error, down = str(exc), True
+                    down_error = str(exc)
+                    results.append((row.id, down_error, False))
+                    report.errors.append(f"{row.to_addr}: {down_error}")
+                    break
                 except (smtplib.SMTPException, OSError) as exc:
                     error = f"{type(exc).__name__}: {exc}"
-                result = _finish(app, row.id, now or datetime.now(UTC), error, permanent)
+                results.append((row.id, error, permanent))
+                if error:
+                    report.errors.append(f"{row.to_addr}: {error}")
+            for result in _finish_all(app, results, now or datetime.now(UTC)):
                 if result == "sent":
                     report.sent += 1
                 elif result == "retry":
                     report.retried += 1
                 elif result == "failed":
                     report.failed += 1
-                if error:
-                    report.errors.append(f"{row.to_addr}: {error}")
-                if down:
-                    log.warning("outbox: transport unavailable, batch stopped: %s", error)
-                    release(app, [r.id for r in rows[i + 1 :]], now or datetime.now(UTC))
-                    return report
+            if down_error is not None:
+                log.warning("outbox: transport unavailable, batch stopped: %s", down_error)
+                release(app, [r.id for r in rows[len(results) :]], now or datetime.now(UTC))
+                return report
     finally:
         if own:
             transport.close()
