@@ -98,7 +98,12 @@ def _message_from_bytes(raw: bytes, defects: list[str]) -> email.message.Message
         defects.append("mime: too many nested multiparts, body not parsed")
         return _headers_only(raw)
     try:
-        return email.message_from_bytes(raw)
+        # Fed in slices: message_from_bytes decodes the whole mail into one str first, which
+        # for a 25 MiB mail held ~100 MiB at once (4 bytes per character).
+        parser = email.parser.BytesFeedParser()
+        for start in range(0, len(raw), 1 << 16):
+            parser.feed(raw[start : start + (1 << 16)])
+        return parser.close()
     except RecursionError:
         defects.append("mime: nesting too deep, body not parsed")
         return _headers_only(raw)
