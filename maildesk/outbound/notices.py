@@ -27,7 +27,6 @@ REJECTION_NOTICES = frozenset({"rejected_unregistered", "contract_expired", "too
 
 @dataclass(frozen=True)
 class Queued:
-    outbox_id: int
     message_id: str
 
 
@@ -207,5 +206,4 @@ def queue_mail(
                 public=kind != "note",
             )
         )
-    s.flush()
-    return Queued(row.id, message_id)
+    return Queued(message_id)  # flushed with the rest of the unit of work
