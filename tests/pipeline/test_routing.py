@@ -551,3 +551,19 @@ def test_customer_hash_lines_are_just_text(app: App) -> None:
     with app.db.transaction() as s:
         (m,) = s.scalars(select(Message).where(Message.direction == "in"))
         assert m.body.startswith("#close")
+
+
+def test_p16_policy_numbers_are_configuration(make_app, registry_file) -> None:
+    """P16: the company may change the policy; every number above is configuration."""
+    from maildesk.registry import import_registry_file
+
+    app = make_app(
+        sla={"hours": {"soporte": [1, 2, 3, 4]}},
+        calendar={"open": "09:00", "close": "18:00", "holidays_country": ""},
+        support={"default_priority": "alta"},
+    )
+    import_registry_file(app.db, registry_file)
+    out = accept(app, make_mail(), "t", NOW)  # Wednesday 10:00 local
+    t = ticket_detail(app, out.ticket_number)
+    assert t["priority"] == "alta"
+    assert t["sla_due_at"] == "2026-11-25T12:00:00-06:00"  # 2 business hours
