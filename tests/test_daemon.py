@@ -38,7 +38,7 @@ from maildesk.notify import notify, watchdog_interval
 from maildesk.registry import import_registry_file
 from maildesk.store.db import Database
 from maildesk.store.models import Agent, Outbox, Quarantine, Ticket
-from tests.conftest import AGENTS, REGISTRY, make_mail
+from tests.conftest import AGENTS, PG_URL, REGISTRY, make_mail
 from tests.servers.dovecot import Dovecot, free_port
 from tests.servers.smtp_sink import Received, SmtpSink
 
@@ -611,7 +611,10 @@ def test_s8_two_daemons_on_postgresql_process_each_message_once(
     processes: list[DaemonProcess],
 ) -> None:
     if not db_url.startswith("postgresql"):
-        pytest.skip("multi-instance is a PostgreSQL feature (set MAILDESK_TEST_DATABASE_URL)")
+        reason = "the SQLite variant: multi-instance is a PostgreSQL feature"
+        if not PG_URL:
+            reason += " (set MAILDESK_TEST_DATABASE_URL to run it)"
+        pytest.skip(reason)
     prepare_db(db_url, registry)
     cfg = write_config(
         tmp_path / "maildesk.toml", daemon_config(tmp_path, db_url, dovecot, smtp_sink)
