@@ -96,7 +96,14 @@ def run(
         extra.append(f"IMAP Processed folder holds {processed} for {len(total.raws)} messages")
         if bad_exits:
             extra.append(f"{bad_exits} SIGTERM stop(s) did not exit 0")
-        if t.redelivered_acks or t.redelivered_other:
+        resent = t.redelivered_acks + t.redelivered_other
+        if resent > 2 * rounds:
+            # One mail in flight per flusher (sender loop, timers' T5) per kill explains 2.
+            extra.append(
+                f"WARNING: {resent} resends for {rounds} kills: more than the one mail in flight"
+                " per flusher; the sender records a whole claimed batch after sending it"
+            )
+        if resent:
             extra.append(
                 "resent = same outgoing Message-ID delivered again: the daemon died after the"
                 " sink's 250 and before marking the row sent (at-least-once, by design)"
