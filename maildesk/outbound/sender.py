@@ -12,6 +12,7 @@ import logging
 import mailbox
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
@@ -21,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maildesk.config import read_secret
-from maildesk.errors import ConfigError
+from maildesk.errors import ConfigError, TemporaryFailure
 from maildesk.store.models import Outbox
 
 if TYPE_CHECKING:
@@ -246,10 +247,39 @@ def release(app: App, row_ids: list[int], now: datetime) -> None:
                 row.state, row.due_at = "pending", now
 
 
+FINISH_EVERY = 10  # sends recorded per transaction: the most a kill -9 can make us resend
+FINISH_PATIENCE = 150.0  # seconds to keep trying to record sends (well inside the lease)
+
+
+def _finish_patiently(
+    app: App, results: list[tuple[int, str | None, bool]], now: datetime | None
+) -> list[str]:
+    """Record sends even while the database is briefly unavailable (a long SQLite lock):
+    giving up here would leave mail that was delivered looking unsent, to go out again."""
+    deadline = time.monotonic() + FINISH_PATIENCE
+    delay = 1.0
+    while True:
+        try:
+            return _finish_all(app, results, now or datetime.now(UTC))
+        except TemporaryFailure:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("outbox: cannot record %d sends yet, retrying", len(results))
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+
 def flush(
-    app: App, now: datetime | None = None, limit: int = 100, transport: Transport | None = None
+    app: App,
+    now: datetime | None = None,
+    limit: int = FINISH_EVERY,
+    transport: Transport | None = None,
 ) -> FlushReport:
-    """Send every due row once (T5); returns counts. Safe to run from several processes."""
+    """Send every due row once (T5); returns counts. Safe to run from several processes.
+
+    Rows are claimed, sent and recorded `limit` at a time: one write transaction per batch
+    (a write per mail starved the sender of SQLite's write lock while mail kept arriving),
+    and a sender killed between delivery and record resends at most that batch."""
     report = FlushReport()
     own = transport is None
     transport = transport or make_transport(app)
@@ -277,7 +307,7 @@ def flush(
                 results.append((row.id, error, permanent))
                 if error:
                     report.errors.append(f"{row.to_addr}: {error}")
-            for result in _finish_all(app, results, now or datetime.now(UTC)):
+            for result in _finish_patiently(app, results, now):
                 if result == "sent":
                     report.sent += 1
                 elif result == "retry":
