@@ -96,7 +96,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
         r[6] = r[6][:16].replace("T", " ")
     widths = [max([len(c)] + [len(r[i]) for r in table]) for i, c in enumerate(cols)]
     widths[-1] = min(widths[-1], 60)
-    print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True)))
+    print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
     for r in table:
         print("  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
     print(f"({len(rows)} ticket{'s' if len(rows) != 1 else ''})")
