@@ -100,18 +100,17 @@ def ticket_detail(app: App, number: int) -> dict[str, Any] | None:
 def transcript(app: App, number: int) -> str:
     """The whole public conversation as text (attached to the `closed` notice, T1)."""
     with app.db.transaction() as s:
-        return transcript_text(s, app, number)
+        t = s.get(Ticket, number)
+        return transcript_text(s, app, t) if t is not None else ""
 
 
-def transcript_text(s: Session, app: App, number: int) -> str:
+def transcript_text(s: Session, app: App, t: Ticket) -> str:
     """`transcript` inside the caller's unit of work, so it includes what was just written
-    (an agent's last answer before `#close`). Internal notes and non-public rows are left out."""
-    t = s.get(Ticket, number)
-    if t is None:
-        return ""
+    (an agent's last answer before `#close`; T1's closing). Internal notes and non-public
+    rows are left out."""
     s.flush()
-    msgs = s.scalars(select(Message).where(Message.ticket_number == number).order_by(Message.id))
-    lines = [f"[{app.cfg.support.subject_prefix} #{number}] {t.subject}", ""]
+    msgs = s.scalars(select(Message).where(Message.ticket_number == t.number).order_by(Message.id))
+    lines = [f"[{app.cfg.support.subject_prefix} #{t.number}] {t.subject}", ""]
     for m in msgs:
         if m.kind == "note" or not m.public:
             continue

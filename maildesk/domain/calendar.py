@@ -281,6 +281,21 @@ class BusinessCalendar:
         wall = local.time().replace(tzinfo=None, fold=0)
         return self._instant(day, wall).astimezone(self.tz)
 
+    def window_start(self, at: datetime, days: int) -> datetime:
+        """An instant before which everything is at least `days` business days old at `at`
+        (an index bound for timer T1; callers check each candidate with add_business_days).
+
+        Walks back `days` business days from `at`'s local date; one hour of slack covers
+        zones whose midnight falls in a DST gap."""
+        _require_aware(at, "at")
+        day = at.astimezone(self.tz).date()
+        counted = 0
+        while counted < days:
+            if self.is_business_day(day):
+                counted += 1
+            day -= _ONE_DAY
+        return datetime.combine(day + _ONE_DAY, time(0), tzinfo=self.tz) + timedelta(hours=1)
+
     def business_days_between(self, start: datetime, end: datetime) -> int:
         """Business days ``d`` with ``start``'s local date < d <= ``end``'s local date."""
         _require_aware(start, "start")

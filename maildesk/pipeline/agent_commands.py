@@ -180,7 +180,7 @@ def customer_notice(
 def _transcript(s: Session, app: App, t: Ticket) -> list[tuple[str, str, bytes]]:
     from maildesk.views import transcript_text
 
-    text = transcript_text(s, app, t.number)
+    text = transcript_text(s, app, t)
     return [(f"ticket-{t.number}.txt", "text/plain", text.encode("utf-8"))]
 
 

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.orm import Session
 
 from maildesk.outbound.notices import queue_mail
 from maildesk.pipeline.tickets import add_event, transition
-from maildesk.store.models import Message, Ticket
+from maildesk.store.models import Ticket
 from maildesk.timers.sweep import Action, Timer, detail, local
+from maildesk.views import transcript_text
 
 if TYPE_CHECKING:
     from maildesk.app import App
-
-_ONE_DAY = timedelta(days=1)
 
 
 # -- T1 -------------------------------------------------------------------------------------
@@ -27,51 +26,9 @@ _ONE_DAY = timedelta(days=1)
 # customer buys round-the-clock SLA hours, not a shorter window to comment on a resolution.
 
 
-def _t1_resolved_before(app: App, now: datetime) -> datetime:
-    """Exclusive upper bound on `resolved_at` of tickets T1 may close at `now`.
-
-    A ticket resolved on local date d closes on the N-th business day after d, so only dates
-    with N business days in (d, today] can be due. Walking back N business days from today
-    gives the first date that cannot; the exact check (`add_business_days`) does the rest.
-    """
-    cal = app.calendar
-    n = app.cfg.timers.resolved_to_closed_business_days
-    day = now.astimezone(cal.tz).date()
-    counted = 0
-    while counted < n:
-        if cal.is_business_day(day):
-            counted += 1
-        day -= _ONE_DAY
-    first_not_due = day + _ONE_DAY
-    # One hour of slack covers zones whose midnight falls in a DST gap.
-    return datetime.combine(first_not_due, time(0), tzinfo=cal.tz) + timedelta(hours=1)
-
-
 def _t1_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
-    return (Ticket.state == "resolved", Ticket.resolved_at < _t1_resolved_before(app, now))
-
-
-def transcript_text(s: Session, app: App, t: Ticket) -> str:
-    """The public conversation as text, read in the caller's session (attached by T1).
-
-    `views.transcript` opens its own transaction, which must not nest inside this one.
-    """
-    tz = app.calendar.tz
-    lines = [f"[{app.cfg.support.subject_prefix} #{t.number}] {t.subject}", ""]
-    rows = s.scalars(
-        select(Message)
-        .where(Message.ticket_number == t.number, Message.public.is_(True), Message.kind != "note")
-        .order_by(Message.id)
-    )
-    for m in rows:
-        lines += [
-            f"--- {m.at.astimezone(tz).isoformat()}  {m.from_addr}",
-            f"Subject: {m.subject}",
-            "",
-            m.body.rstrip("\n"),
-            "",
-        ]
-    return "\n".join(lines)
+    n = app.cfg.timers.resolved_to_closed_business_days
+    return (Ticket.state == "resolved", Ticket.resolved_at < app.calendar.window_start(now, n))
 
 
 def _t1_act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
