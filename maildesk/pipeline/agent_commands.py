@@ -122,12 +122,17 @@ def first_request_body(s: Session, t: Ticket) -> str:
     return first or ""
 
 
+def committee_addresses(s: Session, app: App) -> list[str]:
+    """P13's committee: the configured address, else the agents flagged `committee = true`."""
+    if app.cfg.committee.address:
+        return [app.cfg.committee.address]
+    q = select(Agent.email).where(Agent.active.is_(True), Agent.committee.is_(True))
+    return list(s.scalars(q.order_by(Agent.id)))
+
+
 def forward_to_committee(s: Session, app: App, t: Ticket, now: datetime) -> None:
     """P13: a feature request goes to the committee address (else to committee agents)."""
-    recipients = [app.cfg.committee.address] if app.cfg.committee.address else []
-    if not recipients:
-        query = select(Agent.email).where(Agent.active.is_(True), Agent.committee.is_(True))
-        recipients = list(s.scalars(query))
+    recipients = committee_addresses(s, app)
     if not recipients:
         add_event(s, t, now, "committee_not_configured")
         return

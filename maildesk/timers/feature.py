@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from maildesk.outbound.notices import queue_mail
+from maildesk.pipeline.agent_commands import committee_addresses
 from maildesk.pipeline.tickets import add_event
-from maildesk.store.models import Agent, Ticket
+from maildesk.store.models import Ticket
 from maildesk.timers.sweep import Action, Timer, detail, unique
 
 if TYPE_CHECKING:
@@ -35,14 +36,6 @@ def _where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     )
 
 
-def committee(s: Session, app: App) -> list[str]:
-    """The committee address, else the agents flagged `committee = true`."""
-    if app.cfg.committee.address:
-        return [app.cfg.committee.address]
-    q = select(Agent.email).where(Agent.committee.is_(True), Agent.active.is_(True))
-    return list(s.scalars(q.order_by(Agent.id)))
-
-
 def _act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
     """Send the latest reminder that is due. After downtime that skipped a reminder day, the
     one mail says the current day; the skipped reminder is recorded in the event, not sent."""
@@ -55,7 +48,7 @@ def _act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
     t.feature_reminders_sent = due
     deadline = t.type_set_at + timedelta(days=app.cfg.timers.feature_decision_days)
     assignee = [t.assignee.email] if t.assignee is not None and t.assignee.active else []
-    recipients = unique(committee(s, app) + assignee)
+    recipients = unique(committee_addresses(s, app) + assignee)
     for to in recipients:
         queue_mail(
             s,
