@@ -15,10 +15,11 @@ from maildesk.errors import TemporaryFailure, Unparseable
 from maildesk.mail.classify import classify
 from maildesk.mail.inbound import Inbound
 from maildesk.mail.parse import parse
-from maildesk.pipeline.apply import apply_decision, record_inbound, store_blob
+from maildesk.pipeline.apply import apply_decision, record_inbound
 from maildesk.pipeline.facts import gather, message_key
 from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.pipeline.route import route
+from maildesk.store.blobs import store_blob
 from maildesk.store.models import Quarantine
 
 if TYPE_CHECKING:

@@ -24,10 +24,10 @@ from maildesk.pipeline.tickets import (
     transition,
     unsupported_version,
 )
+from maildesk.store.blobs import store_blob
 from maildesk.store.models import (
     Agent,
     Attachment,
-    Blob,
     Contact,
     Event,
     Inbox,
@@ -37,17 +37,6 @@ from maildesk.store.models import (
 
 if TYPE_CHECKING:
     from maildesk.app import App
-
-
-def store_blob(s: Session, data: bytes, sha256: str) -> str:
-    """Content-addressed storage: the same bytes are kept once (one INSERT, no lookup)."""
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(Blob).values(sha256=sha256, size=len(data), data=data)
-    s.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
-    return sha256
 
 
 def record_inbound(
