@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, joinedload
 
 from maildesk.mail.classify import Classification
 from maildesk.mail.inbound import Inbound
@@ -19,6 +19,7 @@ from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.pipeline.route import Action, Decision, Facts
 from maildesk.pipeline.tickets import (
     add_event,
+    insert_event,
     new_ticket,
     pick_product,
     transition,
@@ -29,7 +30,6 @@ from maildesk.store.models import (
     Agent,
     Attachment,
     Contact,
-    Event,
     Inbox,
     Message,
     Ticket,
@@ -37,6 +37,11 @@ from maildesk.store.models import (
 
 if TYPE_CHECKING:
     from maildesk.app import App
+
+
+_INSERT_INBOX = insert(Inbox)
+_INSERT_MESSAGE = insert(Message).returning(Message.id)
+_INSERT_ATTACHMENT = insert(Attachment)
 
 
 def record_inbound(
@@ -51,19 +56,20 @@ def record_inbound(
 ) -> None:
     """The ledger row: one per message, with its outcome. Its unique key is what makes a
     concurrent duplicate's transaction fail at commit (R1), leaving nothing of it."""
-    s.add(
-        Inbox(
-            message_key=key,
-            message_id=msg.message_id,
-            received_at=now,
-            source=source[:500],
-            sender=msg.from_addr[:320],
-            subject=msg.subject[:998],
-            outcome=outcome.kind.value,
-            reason=f"{rule}: {outcome.reason}"[:200],
-            ticket_number=outcome.ticket_number,
-            raw_sha256=raw_sha,
-        )
+    s.connection().execute(
+        _INSERT_INBOX,
+        {
+            "message_key": key,
+            "message_id": msg.message_id,
+            "received_at": now,
+            "source": source[:500],
+            "sender": msg.from_addr[:320],
+            "subject": msg.subject[:998],
+            "outcome": outcome.kind.value,
+            "reason": f"{rule}: {outcome.reason}"[:200],
+            "ticket_number": outcome.ticket_number,
+            "raw_sha256": raw_sha,
+        },
     )
 
 
@@ -76,35 +82,46 @@ def store_message(
     kind: str,
     public: bool = True,
     body: str | None = None,
-) -> Message:
-    m = Message(
-        ticket_number=ticket.number if ticket else None,
-        direction="in",
-        kind=kind,
-        from_addr=msg.from_addr,
-        to_addrs=", ".join(msg.to + msg.cc),
-        subject=msg.subject,
-        message_id=msg.message_id,
-        at=now,
-        body=msg.new_content if body is None else body,
-        full_text=msg.text,
-        raw_sha256=raw_sha,
-        public=public,
-    )
-    s.add(m)
-    s.flush()
+) -> int:
+    """Store an inbound message and its attachments; returns the message row's id.
+
+    Core INSERTs on the session's connection: nothing reads these rows back in the same
+    unit of work, so they need no ORM flush (`ticket` must already be in the database)."""
+    conn = s.connection()
+    pk: int = conn.execute(
+        _INSERT_MESSAGE,
+        {
+            "ticket_number": ticket.number if ticket else None,
+            "direction": "in",
+            "kind": kind,
+            "from_addr": msg.from_addr,
+            "to_addrs": ", ".join(msg.to + msg.cc),
+            "subject": msg.subject,
+            "message_id": msg.message_id,
+            "at": now,
+            "body": msg.new_content if body is None else body,
+            "full_text": msg.text,
+            "raw_sha256": raw_sha,
+            "public": public,
+        },
+    ).scalar_one()
     for att in msg.attachments:
         store_blob(s, att.data, att.sha256)
-        s.add(
-            Attachment(
-                message_pk=m.id,
-                filename=att.filename,
-                content_type=att.content_type,
-                size=att.size,
-                sha256=att.sha256,
-            )
+    if msg.attachments:
+        conn.execute(
+            _INSERT_ATTACHMENT,
+            [
+                {
+                    "message_pk": pk,
+                    "filename": att.filename,
+                    "content_type": att.content_type,
+                    "size": att.size,
+                    "sha256": att.sha256,
+                }
+                for att in msg.attachments
+            ],
         )
-    return m
+    return pk
 
 
 def notify_agents(
@@ -164,8 +181,8 @@ def create_ticket(
         pick_product(contact.customer, f"{msg.subject}\n{msg.new_content}"),
         now,
         follows_up=decision.follows_up,
+        last_customer_at=now,
     )
-    t.last_customer_at = now
     add_event(
         s,
         t,
@@ -266,15 +283,22 @@ def _bounce(
         contact = s.scalar(select(Contact).where(Contact.email == address.lower()))
         if contact is not None:
             contact.suppressed_until = now + timedelta(days=days)
-            s.add(
-                Event(
-                    contact_id=contact.id,
-                    ticket_number=t.number,
-                    at=now,
-                    kind="contact_suppressed",
-                    detail={"until": contact.suppressed_until.isoformat(), "days": days},
-                )
+            insert_event(
+                s,
+                t.number,
+                now,
+                "contact_suppressed",
+                detail={"until": contact.suppressed_until.isoformat(), "days": days},
+                contact_id=contact.id,
             )
+
+
+# What notices and notifications read of a ticket, loaded with it in one SELECT.
+_WITH_PEOPLE = (
+    joinedload(Ticket.customer),
+    joinedload(Ticket.requester),
+    joinedload(Ticket.assignee),
+)
 
 
 def apply_decision(
@@ -294,7 +318,7 @@ def apply_decision(
     notices=False: rejections queue no notice (the channel refuses in-protocol instead)."""
     a = decision.action
     silent = cls.suppress_autoreply
-    ticket = s.get(Ticket, decision.ticket) if decision.ticket else None
+    ticket = s.get(Ticket, decision.ticket, options=_WITH_PEOPLE) if decision.ticket else None
     if a is Action.IGNORE:
         return Outcome(Kind.IGNORED, decision.reason)
     if a is Action.BOUNCE_ON_TICKET and ticket is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk.mail.classify import Classification
@@ -25,19 +25,32 @@ def message_key(msg: Inbound) -> str:
     return "sha256:" + msg.content_hash
 
 
+# Built once: constructing a statement costs as much as executing it.
+_DUPLICATE = select(Inbox.id).where(Inbox.message_key == bindparam("key")).limit(1)
+_CONTACT = (
+    select(Contact, Customer)
+    .join(Customer, Contact.customer_id == Customer.id)
+    .where(Contact.email == bindparam("email"), Contact.active.is_(True), Customer.active.is_(True))
+)
+_TICKET_REF = select(Ticket.customer_id, Ticket.state).where(Ticket.number == bindparam("number"))
+_STORED_IDS = select(Message.message_id, Message.ticket_number).where(
+    Message.message_id.in_(bindparam("ids", expanding=True)), Message.ticket_number.is_not(None)
+)
+
+
 def find_sender(s: Session, app: App, address: str) -> SenderFacts:
-    """R4 before R5: an agent is an agent even if also listed as a contact."""
+    """R4 before R5: an agent is an agent even if also listed as a contact.
+
+    The contact and customer objects stay referenced by the session (`s.info`) for the rest
+    of the unit of work, so applying the decision finds them without asking again."""
     agent_id = app.agent_ids.get(address)
     if agent_id is not None:
         return SenderFacts("agent", address, agent_id=agent_id)
-    row = s.execute(
-        select(Contact, Customer)
-        .join(Customer, Contact.customer_id == Customer.id)
-        .where(Contact.email == address, Contact.active.is_(True), Customer.active.is_(True))
-    ).first()
+    row = s.execute(_CONTACT, {"email": address}).first()
     if row is None:
         return SenderFacts("unknown", address)
     contact, customer = row
+    s.info.setdefault("pinned", []).extend((contact, customer))
     return SenderFacts(
         "contact",
         address,
@@ -48,7 +61,7 @@ def find_sender(s: Session, app: App, address: str) -> SenderFacts:
 
 
 def _ticket_ref(s: Session, number: int, via: str) -> TicketRef | None:
-    row = s.execute(select(Ticket.customer_id, Ticket.state).where(Ticket.number == number)).first()
+    row = s.connection().execute(_TICKET_REF, {"number": number}).first()
     return TicketRef(number, row[0], row[1], via) if row else None
 
 
@@ -63,11 +76,7 @@ def ticket_from_ids(s: Session, app: App, ids: tuple[str, ...]) -> int | None:
         if number is None and not mid.startswith("md."):
             foreign.append(mid)
     if foreign:
-        rows = s.execute(
-            select(Message.message_id, Message.ticket_number).where(
-                Message.message_id.in_(foreign[:50]), Message.ticket_number.is_not(None)
-            )
-        ).all()
+        rows = s.connection().execute(_STORED_IDS, {"ids": foreign[:50]}).all()
         by_id = {mid: number for mid, number in rows}
         for mid in foreign:
             if mid in by_id:
@@ -97,7 +106,7 @@ def find_ticket(s: Session, app: App, msg: Inbound) -> TicketRef | None:
 def gather(
     s: Session, app: App, msg: Inbound, cls: Classification, now: datetime, too_large: bool = False
 ) -> Facts:
-    duplicate = s.scalar(select(Inbox.id).where(Inbox.message_key == message_key(msg)))
+    duplicate = s.connection().scalar(_DUPLICATE, {"key": message_key(msg)})
     sender = find_sender(s, app, msg.from_addr)
     bounced = None
     if cls.bounced_message_ids:

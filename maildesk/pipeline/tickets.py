@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from maildesk.domain.lifecycle import State, check_transition
@@ -30,9 +30,10 @@ def new_ticket(
     now: datetime,
     follows_up: int | None = None,
     assignee: Agent | None = None,
+    last_customer_at: datetime | None = None,
 ) -> Ticket:
     """A new open ticket with the defaults of P7, its SLA (P8) and, unless given, the
-    auto-assigned agent (P7); flushed, so it has its number."""
+    auto-assigned agent (P7); flushed, so it has its number (and rows may refer to it)."""
     t = Ticket(
         subject=clean_subject(subject, app.cfg.support.subject_prefix)[:998] or "(no subject)",
         customer=contact.customer,
@@ -47,6 +48,7 @@ def new_ticket(
         updated_at=now,
         type_set_at=now,
         follows_up=follows_up,
+        last_customer_at=last_customer_at,
     )
     recompute_sla(app, t)
     t.assignee = assignee or pick_assignee(s, t)  # before the INSERT: one statement fewer
@@ -83,6 +85,9 @@ def unsupported_version(s: Session, t: Ticket, now: datetime) -> list[str] | Non
     return supported
 
 
+_INSERT_EVENT = insert(Event)
+
+
 def add_event(
     s: Session,
     ticket: Ticket | None,
@@ -91,14 +96,31 @@ def add_event(
     actor: str = "system",
     **detail: Any,
 ) -> None:
-    s.add(
-        Event(
-            ticket_number=ticket.number if ticket else None,
-            at=now,
-            kind=kind,
-            actor=actor,
-            detail=detail,
-        )
+    """Record one audit event on `ticket` (which must already be in the database)."""
+    insert_event(s, ticket.number if ticket else None, now, kind, actor, detail)
+
+
+def insert_event(
+    s: Session,
+    ticket_number: int | None,
+    now: datetime,
+    kind: str,
+    actor: str = "system",
+    detail: dict[str, Any] | None = None,
+    contact_id: int | None = None,
+) -> None:
+    """One Core INSERT on the session's connection: events are write-only for the unit of
+    work, so they skip the ORM flush (a fifth of the cost of `s.add` + flush)."""
+    s.connection().execute(
+        _INSERT_EVENT,
+        {
+            "ticket_number": ticket_number,
+            "contact_id": contact_id,
+            "at": now,
+            "kind": kind,
+            "actor": actor,
+            "detail": detail or {},
+        },
     )
 
 
