@@ -301,6 +301,13 @@ _WITH_PEOPLE = (
 )
 
 
+def _sender_contact(s: Session, facts: Facts) -> Contact:
+    """The registered sender with their customer (R5 guarantees one from NEW_TICKET on)."""
+    contact = s.get(Contact, facts.sender.contact_id, options=(joinedload(Contact.customer),))
+    assert contact is not None
+    return contact
+
+
 def apply_decision(
     s: Session,
     app: App,
@@ -335,9 +342,8 @@ def apply_decision(
     if a is Action.REJECT:
         _reject(s, app, msg, decision, facts, now, silent or not notices)
         return Outcome(Kind.REJECTED, decision.reason)
-    contact = s.get(Contact, facts.sender.contact_id)
-    assert contact is not None  # R5 guarantees a registered sender from here on
     if a is Action.NEW_TICKET:
+        contact = _sender_contact(s, facts)
         t = create_ticket(s, app, msg, raw_sha, contact, now, decision, acknowledge=not silent)
         return Outcome(Kind.TICKETED, decision.reason, t.number)
     assert ticket is not None
@@ -352,6 +358,7 @@ def apply_decision(
         transition(s, ticket, "open", now, msg.from_addr, "customer reply")
         add_event(s, ticket, now, "reopened", msg.from_addr)
         if not silent:
+            contact = _sender_contact(s, facts)
             queue_mail(
                 s,
                 app,

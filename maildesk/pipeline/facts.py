@@ -28,9 +28,11 @@ def message_key(msg: Inbound) -> str:
 # Built once: constructing a statement costs as much as executing it.
 _DUPLICATE = select(Inbox.id).where(Inbox.message_key == bindparam("key")).limit(1)
 _CONTACT = (
-    select(Contact, Customer)
+    select(Contact.id, Customer.id, Customer.support_until)
     .join(Customer, Contact.customer_id == Customer.id)
-    .where(Contact.email == bindparam("email"), Contact.active.is_(True), Customer.active.is_(True))
+    .where(
+        Contact.email == bindparam("email"), Contact.active.is_(True), Customer.active.is_(True)
+    )
 )
 _TICKET_REF = select(Ticket.customer_id, Ticket.state).where(Ticket.number == bindparam("number"))
 _STORED_IDS = select(Message.message_id, Message.ticket_number).where(
@@ -39,24 +41,20 @@ _STORED_IDS = select(Message.message_id, Message.ticket_number).where(
 
 
 def find_sender(s: Session, app: App, address: str) -> SenderFacts:
-    """R4 before R5: an agent is an agent even if also listed as a contact.
-
-    The contact and customer objects stay referenced by the session (`s.info`) for the rest
-    of the unit of work, so applying the decision finds them without asking again."""
+    """R4 before R5: an agent is an agent even if also listed as a contact."""
     agent_id = app.agent_ids.get(address)
     if agent_id is not None:
         return SenderFacts("agent", address, agent_id=agent_id)
-    row = s.execute(_CONTACT, {"email": address}).first()
+    row = s.connection().execute(_CONTACT, {"email": address}).first()
     if row is None:
         return SenderFacts("unknown", address)
-    contact, customer = row
-    s.info.setdefault("pinned", []).extend((contact, customer))
+    contact_id, customer_id, support_until = row
     return SenderFacts(
         "contact",
         address,
-        contact_id=contact.id,
-        customer_id=customer.id,
-        support_until=customer.support_until,
+        contact_id=contact_id,
+        customer_id=customer_id,
+        support_until=support_until,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from maildesk.domain.lifecycle import State, check_transition
@@ -76,11 +76,13 @@ def unsupported_version(s: Session, t: Ticket, now: datetime) -> list[str] | Non
     latest (the ticket is flagged and the event recorded), else None."""
     if not (t.product and t.product_version):
         return None
-    catalogue = s.get(Product, t.product)
-    if catalogue is None or t.product_version in catalogue.supported_versions:
+    versions = s.connection().scalar(_CATALOGUE, {"name": t.product})
+    if versions is None:
+        return None
+    supported = Product(name=t.product, versions=versions).supported_versions
+    if t.product_version in supported:
         return None
     t.unsupported_version = True
-    supported = catalogue.supported_versions
     add_event(s, t, now, "unsupported_version", version=t.product_version, supported=supported)
     return supported
 
@@ -158,17 +160,21 @@ def transition(
     add_event(s, t, now, "state", actor, **{"from": src.value, "to": dst.value, "reason": reason})
 
 
+_OPEN_TICKETS = (
+    select(func.count(Ticket.number))
+    .where(Ticket.assignee_id == Agent.id, Ticket.state == "open")
+    .correlate(Agent)
+    .scalar_subquery()
+)
+_AGENT_LOADS = select(Agent, _OPEN_TICKETS).where(Agent.active.is_(True))
+_CATALOGUE = select(Product.versions).where(Product.name == bindparam("name"))
+
+
 def pick_assignee(s: Session, t: Ticket) -> Agent | None:
     """P7: least-loaded agent skilled in the ticket's type (and product, when the agent
     lists products); ties go to whoever was assigned least recently. One query: each
     agent with its count of open tickets (index ix_tickets_assignee_state)."""
-    load = (
-        select(func.count(Ticket.number))
-        .where(Ticket.assignee_id == Agent.id, Ticket.state == "open")
-        .correlate(Agent)
-        .scalar_subquery()
-    )
-    rows = s.execute(select(Agent, load).where(Agent.active.is_(True))).all()
+    rows = s.execute(_AGENT_LOADS).all()
     candidates = [
         (n, a)
         for a, n in rows
