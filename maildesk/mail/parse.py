@@ -24,6 +24,9 @@ from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 
 from maildesk.errors import Unparseable
+from maildesk.mail import elide
+from maildesk.mail.b64 import decode_base64
+from maildesk.mail.elide import Elided
 from maildesk.mail.inbound import Attachment, Inbound
 from maildesk.mail.quotes import strip_quotes
 
@@ -37,7 +40,9 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])|\r\n|\r|\n")
 _SUBJECT_WS = re.compile(r"[\r\n\t]+| {2,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MSGID_BRACKETED = re.compile(r"<([^<>]*)>")
-_HEADER_LINE = re.compile(rb"^(?:From |[!-9;-~]+[ \t]*:)")
+_HEADER_LINE = re.compile(rb"(?:From |[!-9;-~]+[ \t]*:)")  # .match() at the first line
+_LEADING_NEWLINES = re.compile(rb"[\r\n]*")
+_BLANK = re.compile(rb"\s*\Z")
 
 
 def parse(raw: bytes) -> Inbound:
@@ -45,13 +50,15 @@ def parse(raw: bytes) -> Inbound:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise Unparseable(f"expected bytes, got {type(raw).__name__}")
     raw = bytes(raw)
-    first = raw.lstrip(b"\r\n")
-    if not first.strip():
+    # Positions, not lstrip()/strip(): those copy a 25 MiB mail that ends with a newline.
+    leading = _LEADING_NEWLINES.match(raw)
+    first = leading.end() if leading else 0
+    if _BLANK.match(raw, first):
         raise Unparseable("empty message")
-    if not _HEADER_LINE.match(first):
+    if not _HEADER_LINE.match(raw, first):
         raise Unparseable("no header block: first line is not a header field")
     defects: list[str] = []
-    msg = _message_from_bytes(raw, defects)
+    msg, elided = _message_from_bytes(raw, defects)
     if not msg.keys():
         raise Unparseable("no header fields")
 
@@ -59,7 +66,7 @@ def parse(raw: bytes) -> Inbound:
     headers = _decoded_headers(index)
     from_pairs = _addresses(index, "from")
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
-    walker = _Walker(defects)
+    walker = _Walker(defects, elided)
     walker.walk(msg, 0)
     text = walker.body_text().replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
 
@@ -92,26 +99,41 @@ def parse(raw: bytes) -> Inbound:
 # --------------------------------------------------------------------------- structure
 
 
-def _message_from_bytes(raw: bytes, defects: list[str]) -> email.message.Message:
-    """compat32 parse; falls back to headers-only when nesting would blow the stack."""
+def _message_from_bytes(
+    raw: bytes, defects: list[str]
+) -> tuple[email.message.Message, Elided | None]:
+    """compat32 parse; falls back to headers-only when nesting would blow the stack.
+
+    Big mails are fed with their long base64 runs replaced by placeholders (`elide`): the
+    parser would otherwise hold a 25 MiB attachment as ~45 MiB of line strs plus a joined
+    copy. The returned `Elided` turns placeholders back into the raw bytes they stand for.
+    """
     if len(re.findall(rb"(?i)multipart/", raw)) > MAX_MULTIPART_MARKERS:
         defects.append("mime: too many nested multiparts, body not parsed")
-        return _headers_only(raw)
+        return _headers_only(raw), None
+    elided = Elided(raw) if len(raw) >= elide.MIN_MESSAGE else None
+    if elided is not None and not elided.spans:
+        elided = None
     try:
         # Fed in slices: message_from_bytes decodes the whole mail into one str first, which
         # for a 25 MiB mail held ~100 MiB at once (4 bytes per character).
         parser = email.parser.BytesFeedParser()
-        for start in range(0, len(raw), 1 << 16):
-            parser.feed(raw[start : start + (1 << 16)])
-        return parser.close()
+        if elided is not None:
+            for piece in elided.stream():
+                parser.feed(piece)
+        else:
+            for start in range(0, len(raw), 1 << 16):
+                parser.feed(raw[start : start + (1 << 16)])
+        return parser.close(), elided
     except RecursionError:
         defects.append("mime: nesting too deep, body not parsed")
-        return _headers_only(raw)
+        return _headers_only(raw), None
 
 
 def _headers_only(raw: bytes) -> email.message.Message:
     # Parse only the header block: the full parser is what recursed.
-    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    blank = re.search(rb"\r?\n\r?\n", raw)
+    head = raw[: blank.start()] if blank else raw
     msg = email.parser.BytesHeaderParser().parsebytes(head + b"\n\n")
     msg.set_payload("")
     return msg
@@ -127,8 +149,9 @@ def _content_type(msg: email.message.Message) -> str:
 class _Walker:
     """Collects the body text candidates and attachments, with depth and part caps."""
 
-    def __init__(self, defects: list[str]) -> None:
+    def __init__(self, defects: list[str], elided: Elided | None = None) -> None:
         self.defects = defects
+        self.elided = elided
         self.plain: str | None = None
         self.html: email.message.Message | None = None  # decoded only if no text/plain
         self.attachments: list[Attachment] = []
@@ -138,7 +161,7 @@ class _Walker:
         if self.plain is not None:
             return self.plain
         if self.html is not None:
-            return html_to_text(_decode_text(self.html, self.defects))
+            return html_to_text(_decode_text(self.html, self.defects, self.elided))
         return ""
 
     def walk(self, part: email.message.Message, depth: int) -> None:
@@ -176,35 +199,37 @@ class _Walker:
         is_attachment = disposition == "attachment" or filename is not None
         if not is_attachment and ctype in ("text/plain", "text/html"):
             if ctype == "text/plain" and self.plain is None:
-                self.plain = _decode_text(part, self.defects)
+                self.plain = _decode_text(part, self.defects, self.elided)
                 return
             if ctype == "text/html" and self.html is None:
                 self.html = part
                 return
             if ctype == "text/html" or disposition == "inline" or not disposition:
                 return  # alternative renderings / extra inline text are not attachments
-        data = _payload_bytes(part)
+        data = _payload_bytes(part, self.elided)
         self.attachments.append(Attachment(safe_filename(filename), ctype, data))
 
     def _attach_message(self, part: email.message.Message) -> None:
         payload = part.get_payload()
         data = b""
         if isinstance(payload, list) and payload:
-            data = _as_bytes(payload[0])
+            data = _as_bytes(payload[0], self.elided)
         elif isinstance(payload, str):
-            data = _payload_bytes(part)
+            data = _payload_bytes(part, self.elided)
         self.attachments.append(Attachment("message.eml", "message/rfc822", data))
 
     def _attach_blocks(self, part: email.message.Message, ctype: str) -> None:
         payload = part.get_payload()
         if isinstance(payload, list):
-            data = b"\n".join(_as_bytes(block).lstrip(b"\r\n") for block in payload)
+            data = b"\n".join(_as_bytes(block, self.elided).lstrip(b"\r\n") for block in payload)
         else:
-            data = _payload_bytes(part)
+            data = _payload_bytes(part, self.elided)
         self.attachments.append(Attachment("delivery-status.txt", ctype, data))
 
 
-def _as_bytes(msg: email.message.Message) -> bytes:
+def _as_bytes(msg: email.message.Message, elided: Elided | None = None) -> bytes:
+    if elided is not None:
+        elided.restore_tree(msg)
     try:
         return msg.as_bytes()
     except Exception:
@@ -214,15 +239,27 @@ def _as_bytes(msg: email.message.Message) -> bytes:
             return b""
 
 
-def _payload_bytes(part: email.message.Message) -> bytes:
+def _payload_bytes(part: email.message.Message, elided: Elided | None = None) -> bytes:
     payload = part.get_payload()
-    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-    if isinstance(payload, str) and cte == "base64":
-        # Straight from the str: the stdlib's decode makes two more full-size copies first.
+    cte_header = str(part.get("content-transfer-encoding", "")).lower()
+    if isinstance(payload, str) and cte_header.strip() == "base64":
+        # Not get_payload(decode=True): it makes two or three full-size copies first.
+        if elided is not None and elided.holds(payload):
+            pieces = elided.pieces(payload)  # read from the raw mail, not restored
+        else:
+            try:
+                return binascii.a2b_base64(payload)
+            except (binascii.Error, ValueError):
+                pieces = [payload]  # bad padding, stray bytes or 8-bit text: repair below
         try:
-            return binascii.a2b_base64(payload)
-        except (binascii.Error, ValueError):
-            pass  # bad padding or stray bytes: the stdlib repairs what it can
+            if cte_header == "base64":  # what the stdlib would repair: repaired the same way
+                return decode_base64(pieces)
+            if len(pieces) > 1:  # " base64 ": the stdlib leaves it alone when a2b fails
+                return binascii.a2b_base64(b"".join(_ascii(p) for p in pieces))
+        except (binascii.Error, UnicodeEncodeError):
+            pass
+    if elided is not None:
+        elided.restore_tree(part)
     try:
         data = part.get_payload(decode=True)
     except Exception:
@@ -233,6 +270,10 @@ def _payload_bytes(part: email.message.Message) -> bytes:
     if isinstance(payload, str):
         return payload.encode("ascii", "surrogateescape")
     return b""
+
+
+def _ascii(piece: str | memoryview) -> bytes:
+    return piece.encode("ascii") if isinstance(piece, str) else piece.tobytes()
 
 
 def _filename(part: email.message.Message) -> str | None:
@@ -296,13 +337,15 @@ def _has_8bit(data: bytes) -> bool:
     return not data.isascii()
 
 
-def _decode_text(part: email.message.Message, defects: list[str]) -> str:
+def _decode_text(
+    part: email.message.Message, defects: list[str], elided: Elided | None = None
+) -> str:
     try:
         declared = part.get_content_charset()
     except Exception:
         declared = None
     declared = declared or None
-    data = _payload_bytes(part)
+    data = _payload_bytes(part, elided)
     if declared in ("us-ascii", "ascii") and not data.isascii():
         declared = None  # the default when absent; 8-bit bytes prove it wrong anyway
     return decode_bytes(data, declared, defects, "charset")
