@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from maildesk.store.models import Blob
 
+STREAM_MIN = 1 << 20  # SQLite blobs from this size on are written in chunks
+CHUNK = 1 << 20
 
-def store_blob(s: Session, data: bytes, sha256: str) -> str:
-    """Keep `data` under its sha256 (one INSERT, no lookup: the same bytes are kept once)."""
-    if s.get_bind().dialect.name == "postgresql":
+
+def store_blob(s: Session, data: bytes | memoryview, sha256: str) -> str:
+    """Keep `data` under its sha256 (one INSERT, no lookup: the same bytes are kept once).
+
+    On SQLite a big blob is inserted as zeroblob(n) and then written through the blob
+    handle in 1 MiB chunks: a bound parameter is copied by SQLite and copied again into
+    the record, two full-size copies of a 25 MiB mail for the length of the INSERT.
+    """
+    size = memoryview(data).nbytes
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(Blob).values(sha256=sha256, size=len(data), data=data)
-    s.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
+    streamed = dialect == "sqlite" and size >= STREAM_MIN
+    value: Any = func.zeroblob(size) if streamed else data
+    stmt = insert(Blob.__table__).values(sha256=sha256, size=size, data=value)
+    result = s.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
+    if streamed and result.rowcount == 1:
+        _write_blob(s, result.lastrowid, data)
     return sha256
+
+
+def _write_blob(s: Session, rowid: int, data: bytes | memoryview) -> None:
+    """Fill the zeroblob just inserted at `rowid`, in the session's transaction."""
+    conn = s.connection().connection.driver_connection
+    view = memoryview(data).cast("B")
+    with conn.blobopen(Blob.__tablename__, "data", rowid) as blob:
+        for start in range(0, len(view), CHUNK):
+            blob.write(view[start : start + CHUNK])
