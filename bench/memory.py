@@ -3,7 +3,8 @@
 Measured in a fresh subprocess so nothing else has raised the high-water mark: RSS after
 imports and set-up (baseline), after reading the message, and the peak after `accept`.
 `--trace` also samples tracemalloc during `accept` and prints where the peak's bytes were
-allocated, to show which copies (decode, hashing, blob storage) make up the difference.
+allocated, to show which copies make up the difference (Python's allocations only: SQLite's
+own buffers, e.g. for a bound blob parameter, show in RSS but not there).
 """
 
 from __future__ import annotations
@@ -50,30 +51,17 @@ class PeakSampler(threading.Thread):
             self.stop.wait(self.every)
 
 
-def chunked_message_from_bytes(raw: bytes, *args: Any, **kwargs: Any) -> Any:
-    """The experiment behind `--chunked-parse`: feed the stdlib parser 64 KiB byte slices.
+def child(path: Path, folder: Path, trace: bool) -> dict[str, Any]:
+    """Runs in the fresh process: set up, read, accept, report.
 
-    `email.message_from_bytes` decodes the whole message to one str and wraps it in a
-    StringIO, which stores 4 bytes per character: 100 MiB for a 25 MiB mail. Feeding the
-    same BytesFeedParser slice by slice gives the same Message without those two copies.
+    The baseline loads what a running `maildesk run` (IMAP mode) has loaded, scheduler and
+    timers included, so the figure is the daemon's and not a leaner process's.
     """
-    import email.feedparser
+    import apscheduler.schedulers.background  # noqa: F401
 
-    parser = email.feedparser.BytesFeedParser(*args, **kwargs)
-    view = memoryview(raw)
-    for start in range(0, len(raw), 64 * 1024):
-        parser.feed(bytes(view[start : start + 64 * 1024]))
-    return parser.close()
-
-
-def child(path: Path, folder: Path, trace: bool, chunked: bool = False) -> dict[str, Any]:
-    """Runs in the fresh process: set up, read, accept, report."""
+    import maildesk.daemon
+    import maildesk.timers  # noqa: F401
     from maildesk.pipeline.accept import accept
-
-    if chunked:
-        import email
-
-        email.message_from_bytes = chunked_message_from_bytes  # type: ignore[assignment]
 
     app = make_app(folder, generate(1).registry_toml())
     _ = app.templates  # compiled templates belong to the baseline, not to the message
@@ -116,11 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench memory", description=__doc__)
     p.add_argument("--mib", type=float, default=25.0, help="message size limit in MiB")
     p.add_argument("--trace", action="store_true", help="tracemalloc: where the peak goes")
-    p.add_argument(
-        "--chunked-parse",
-        action="store_true",
-        help="experiment: parse by feeding 64 KiB slices (a proposed parse.py change)",
-    )
     p.add_argument("--keep", action="store_true")
     p.add_argument("--child", nargs=2, metavar=("MESSAGE", "FOLDER"), help=argparse.SUPPRESS)
     p.add_argument("--make", nargs=2, metavar=("MESSAGE", "BYTES"), help=argparse.SUPPRESS)
@@ -129,13 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.make[0]).write_bytes(big_message(int(args.make[1])))
         return 0
     if args.child:
-        result = child(Path(args.child[0]), Path(args.child[1]), args.trace, args.chunked_parse)
+        result = child(Path(args.child[0]), Path(args.child[1]), args.trace)
         print(json.dumps(result))
         return 0
 
     size = int(args.mib * MiB) - 16 * 1024  # just under limits.max_message_bytes
-    how = " (experiment: chunked parse)" if args.chunked_parse else ""
-    banner(f"memory: one {size / MiB:.2f} MiB message through accept(){how}")
+    banner(f"memory: one {size / MiB:.2f} MiB message through accept()")
     folder = scratch("memory-")
     try:
         message = folder / "big.eml"
@@ -144,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         make = [sys.executable, "-m", "bench.memory", "--make", str(message), str(size)]
         subprocess.run(make, cwd=REPO, check=True)
         cmd = [sys.executable, "-m", "bench.memory", "--child", str(message), str(folder)]
-        cmd += ["--trace"] * args.trace + ["--chunked-parse"] * args.chunked_parse
+        cmd += ["--trace"] * args.trace
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-6000:])
