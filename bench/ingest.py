@@ -67,7 +67,7 @@ def maildesk_counts(app: Any) -> dict[str, int]:
 STAGES = (
     ("imap FETCH", "imapclient.imapclient", "IMAPClient.fetch"),
     ("imap MOVE", "maildesk.channels.imap", "ImapConsumer._move"),
-    ("accept", "maildesk.pipeline.accept", "accept"),
+    ("accept_batch (a transaction a batch)", "maildesk.pipeline.accept", "accept_batch"),
     ("  parse", "maildesk.pipeline.accept", "parse_limited"),
     ("  classify", "maildesk.pipeline.accept", "classify"),
     ("  gather facts", "maildesk.pipeline.accept", "gather"),
@@ -151,6 +151,7 @@ def run_consumer(
         consumer = ImapConsumer(
             imap_settings(server),
             accept=lambda raw, source: pipeline.accept(app, raw, source),
+            accept_batch=lambda items: pipeline.accept_batch(app, items),
             on_quarantine=lambda raw, source, error: (
                 pipeline.quarantine(app, raw, source, error),
                 None,

@@ -32,7 +32,7 @@ from maildesk.locks import MailboxLock, exclusive, mailbox_lock
 from maildesk.metrics import Metrics, MetricsServer
 from maildesk.notify import notify, watchdog_interval
 from maildesk.outbound.sender import SmtpTransport, flush, pending_count
-from maildesk.pipeline.accept import accept, quarantine
+from maildesk.pipeline.accept import accept, accept_batch, quarantine
 from maildesk.pipeline.outcome import Outcome
 from maildesk.store.models import Outbox
 
@@ -227,6 +227,7 @@ class Daemon:
             self.consumer = ImapConsumer(
                 settings,
                 accept=self._accept,
+                accept_batch=self._accept_batch,
                 on_quarantine=self._quarantine,
                 log=logging.getLogger("maildesk.imap"),
                 lock=self.lock,
@@ -283,6 +284,18 @@ class Daemon:
         except Exception:
             self.metrics.inbound_outcome("error")
             raise
+
+    def _accept_batch(self, items: list[tuple[bytes, str]]) -> list[Outcome | Exception]:
+        """The consumer's batch accept (group commit), with the same failure counts."""
+        try:
+            results = accept_batch(self.app, items)
+        except TemporaryFailure:
+            self.metrics.inbound_outcome("temporary_failure")
+            raise
+        for result in results:
+            if isinstance(result, Exception):
+                self.metrics.inbound_outcome("error")
+        return results
 
     def _quarantine(self, raw: bytes, source: str, error: str) -> None:
         qid = quarantine(self.app, raw, source, error)

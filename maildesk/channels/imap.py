@@ -35,6 +35,9 @@ MAX_FAILURES = 3  # SPEC §8: after this many failures a message goes to quarant
 ROLES = ("processed", "rejected", "quarantine")
 
 Accept = Callable[[bytes, str], Outcome]
+# A whole batch in one transaction: one result per (raw, source), an Outcome or the
+# exception of a bug (see pipeline.accept.accept_batch).
+AcceptBatch = Callable[[list[tuple[bytes, str]]], list["Outcome | Exception"]]
 OnQuarantine = Callable[[bytes, str, str], None]
 
 
@@ -91,11 +94,16 @@ class ImapConsumer:
         on_quarantine: OnQuarantine | None = None,
         log: logging.Logger | None = None,
         lock: AbstractContextManager[Any] | None = None,
+        accept_batch: AcceptBatch | None = None,
     ) -> None:
         """`lock` (e.g. a PostgreSQL advisory lock) is entered around every pass, so it
-        must be re-enterable sequentially; it keeps two daemons off one mailbox."""
+        must be re-enterable sequentially; it keeps two daemons off one mailbox.
+
+        `accept_batch`, when given, takes each fetched batch in one call (one transaction,
+        group commit); `accept` is then unused."""
         self.settings = settings
         self.accept = accept
+        self.accept_batch = accept_batch
         self.on_quarantine = on_quarantine
         self.log = log or logging.getLogger("maildesk.channels.imap")
         self.lock: AbstractContextManager[Any] = (
@@ -205,46 +213,81 @@ class ImapConsumer:
         # one committed but not yet moved when we die is offered again and absorbed by
         # the pipeline as a duplicate (R1).
         targets: dict[str, list[int]] = {}
+        fetched = [
+            (uid, bytes(item[b"BODY[]"]))
+            for uid in batch
+            if (item := data.get(uid)) is not None and b"BODY[]" in item
+        ]  # a UID missing was expunged meanwhile (e.g. by another client)
         try:
-            for uid in batch:
-                if self._stop.is_set():
-                    break  # SIGTERM: the current message is finished, the rest waits
-                item = data.get(uid)
-                if item is None or b"BODY[]" not in item:
-                    continue  # expunged meanwhile (e.g. by another client)
-                folder = self._handle_one(uid, bytes(item[b"BODY[]"]))
-                if folder is not None:
-                    targets.setdefault(folder, []).append(uid)
+            if self.accept_batch is not None and not self._stop.is_set():
+                self._offer_batch(fetched, targets)
+            else:
+                for uid, raw in fetched:
+                    if self._stop.is_set():
+                        break  # SIGTERM: the current message is finished, the rest waits
+                    folder = self._handle_one(uid, raw)
+                    if folder is not None:
+                        targets.setdefault(folder, []).append(uid)
         finally:
             for folder, uids in targets.items():
                 self._move(client, uids, folder)
         return sum(len(u) for u in targets.values())
 
+    def _offer_batch(self, fetched: list[tuple[int, bytes]], targets: dict[str, list[int]]) -> None:
+        """The batch in one accept_batch call; poison messages go straight to quarantine."""
+        assert self.accept_batch is not None
+        fresh = [(uid, raw) for uid, raw in fetched if not self._poisoned(uid)]
+        results = self.accept_batch([(raw, self._source(uid)) for uid, raw in fresh])
+        settled = dict(zip((uid for uid, _ in fresh), results, strict=True))
+        for uid, raw in fetched:
+            folder = self._settle(uid, raw, settled.get(uid))
+            if folder is not None:
+                targets.setdefault(folder, []).append(uid)
+
+    def _source(self, uid: int) -> str:
+        s = self.settings
+        return f"imap:{s.username}/{s.folder}/{self._uidvalidity}:{uid}"
+
+    def _poisoned(self, uid: int) -> bool:
+        assert self._uidvalidity is not None
+        failure = self._failures.get((self._uidvalidity, uid))
+        return failure is not None and failure.count >= MAX_FAILURES
+
     def _handle_one(self, uid: int, raw: bytes) -> str | None:
         """Offer one message; the folder to file it in once accept returned, else None."""
+        if self._poisoned(uid):
+            return self._settle(uid, raw, None)
+        try:
+            result: Outcome | Exception = self.accept(raw, self._source(uid))
+        except TemporaryFailure:
+            raise  # leave it where it is; run() backs off and retries
+        except Exception as exc:
+            result = exc
+        return self._settle(uid, raw, result)
+
+    def _settle(self, uid: int, raw: bytes, result: Outcome | Exception | None) -> str | None:
+        """The folder for a message given what accept made of it (None: it was not offered,
+        having failed too often), or None to leave it for the next pass."""
         s = self.settings
         assert self._uidvalidity is not None
         key = (self._uidvalidity, uid)
-        source = f"imap:{s.username}/{s.folder}/{self._uidvalidity}:{uid}"
+        source = self._source(uid)
         failure = self._failures.get(key)
-        if failure is None or failure.count < MAX_FAILURES:
-            try:
-                outcome = self.accept(raw, source)
-            except TemporaryFailure:
-                raise  # leave it where it is; run() backs off and retries
-            except Exception as exc:
-                error = "".join(traceback.format_exception(exc)).rstrip()
-                count = failure.count + 1 if failure else 1
-                failure = self._failures[key] = _Failure(count, error)
-                self.log.warning(
-                    "imap %s: failure %d/%d: %s", source, count, MAX_FAILURES,
-                    f"{type(exc).__name__}: {exc}",
-                )  # fmt: skip
-                if count < MAX_FAILURES:
-                    return None
-            else:
-                self._failures.pop(key, None)
-                return s.folder_for(outcome.folder_role)
+        if isinstance(result, Exception):
+            exc = result
+            error = "".join(traceback.format_exception(exc)).rstrip()
+            count = failure.count + 1 if failure else 1
+            failure = self._failures[key] = _Failure(count, error)
+            self.log.warning(
+                "imap %s: failure %d/%d: %s", source, count, MAX_FAILURES,
+                f"{type(exc).__name__}: {exc}",
+            )  # fmt: skip
+            if count < MAX_FAILURES:
+                return None
+        elif result is not None:
+            self._failures.pop(key, None)
+            return s.folder_for(result.folder_role)
+        assert failure is not None
         # Poison message: record it (the caller stores it in the DB), then move it away.
         if self.on_quarantine is not None:
             try:

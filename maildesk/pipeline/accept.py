@@ -1,18 +1,22 @@
 """pipeline.accept(raw, source): the one path every inbound mail takes (parse → classify →
-route → apply), one transaction per message, one outcome per message."""
+route → apply), one outcome per message; one transaction per message, or, for a channel's
+batch (accept_batch), one transaction for the whole batch."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from maildesk.errors import TemporaryFailure, Unparseable
-from maildesk.mail.classify import classify
+from maildesk.mail.classify import Classification, classify
 from maildesk.mail.inbound import Inbound
 from maildesk.mail.parse import parse
 from maildesk.pipeline.apply import apply_decision, record_inbound
@@ -46,72 +50,135 @@ def parse_limited(app: App, raw: bytes) -> tuple[Inbound, bool]:
 
 def quarantine(app: App, raw: bytes, source: str, error: str, now: datetime | None = None) -> int:
     """Keep a message we could not process, with the error, for `quarantine replay`."""
-    now = now or datetime.now(UTC)
-    sha = hashlib.sha256(raw).hexdigest()
     with app.db.transaction() as s:
-        row = Quarantine(
-            at=now, source=source[:500], error=error[:20000], raw_sha256=store_blob(s, raw, sha)
+        return _quarantine_row(s, raw, source, error, now or datetime.now(UTC))
+
+
+def _quarantine_row(s: Session, raw: bytes, source: str, error: str, now: datetime) -> int:
+    sha = hashlib.sha256(raw).hexdigest()
+    row = Quarantine(
+        at=now, source=source[:500], error=error[:20000], raw_sha256=store_blob(s, raw, sha)
+    )
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+@dataclass
+class _Prepared:
+    """A message after the CPU-only steps, before the unit of work (which keeps the
+    database's write lock for as short a time as possible)."""
+
+    raw: bytes
+    source: str
+    now: datetime
+    msg: Inbound | None = None  # None: unparseable, see `error`
+    too_large: bool = False
+    cls: Classification | None = None
+    raw_sha: str = ""
+    error: str = ""
+
+
+def _prepare(app: App, raw: bytes, source: str, now: datetime | None) -> _Prepared:
+    now = now or datetime.now(UTC)
+    try:
+        msg, too_large = parse_limited(app, raw)
+    except Unparseable as exc:
+        return _Prepared(raw, source, now, error=f"unparseable: {exc}")
+    cls = classify(msg, app.cfg.support.address, lambda mid: app.our_ticket_ref(mid) is not None)
+    return _Prepared(raw, source, now, msg, too_large, cls, hashlib.sha256(raw).hexdigest())
+
+
+def _record(s: Session, app: App, p: _Prepared, notices: bool) -> Outcome:
+    """Route and write one prepared message inside the caller's unit of work."""
+    if p.msg is None or p.cls is None:
+        qid = _quarantine_row(s, p.raw, p.source, p.error, p.now)
+        log.warning("quarantined source=%s id=%s reason=%s", p.source, qid, p.error)
+        return Outcome(Kind.QUARANTINED, p.error)
+    msg = p.msg
+    facts = gather(s, app, msg, p.cls, p.now, p.too_large)
+    decision = route(msg, p.cls, facts)
+    if decision.action == "duplicate":
+        return Outcome(Kind.IGNORED, "duplicate", message_id=msg.message_id, duplicate=True)
+    store_blob(s, p.raw, p.raw_sha)
+    outcome = apply_decision(s, app, msg, p.raw_sha, p.cls, facts, decision, p.now, notices=notices)
+    record_inbound(s, msg, p.raw_sha, p.source, p.now, message_key(msg), outcome, decision.rule)
+    return Outcome(outcome.kind, outcome.reason, outcome.ticket_number, msg.message_id)
+
+
+def _raced(exc: IntegrityError, p: _Prepared) -> Outcome:
+    """Another worker recorded the same message between our check and our write (R1): our
+    part is rolled back, theirs stands. Any other integrity error is a bug: re-raised."""
+    if "message_key" not in str(exc.orig):
+        raise exc
+    mid = p.msg.message_id if p.msg else None
+    return Outcome(Kind.IGNORED, "duplicate", message_id=mid, duplicate=True)
+
+
+def _logged(p: _Prepared, outcome: Outcome) -> None:
+    if outcome.kind is not Kind.QUARANTINED:  # logged as a warning when it happened
+        log.info(
+            "inbound source=%s message_id=%s outcome=%s ticket=%s reason=%s",
+            p.source,
+            outcome.message_id,
+            outcome.kind.value,
+            outcome.ticket_number,
+            outcome.reason,
         )
-        s.add(row)
-        s.flush()
-        return row.id
 
 
 def accept(
     app: App, raw: bytes, source: str, now: datetime | None = None, *, notices: bool = True
 ) -> Outcome:
-    """Process one message. Raises TemporaryFailure (retry later; nothing written) and,
-    for bugs, the original exception (channels count failures and quarantine).
+    """Process one message in its own transaction. Raises TemporaryFailure (retry later;
+    nothing written) and, for bugs, the original exception (channels count failures and
+    quarantine).
 
     notices=False: a rejection is recorded but no notice is queued, for channels that
     refuse in-protocol (the SMTP listener's 550 makes the sending MTA bounce already)."""
-    now = now or datetime.now(UTC)
     app.warm()  # cached facts are loaded outside the unit of work
-    try:
-        msg, too_large = parse_limited(app, raw)
-    except Unparseable as exc:
-        qid = quarantine(app, raw, source, f"unparseable: {exc}", now)
-        log.warning("quarantined source=%s id=%s reason=%s", source, qid, exc)
-        return _told(app, Outcome(Kind.QUARANTINED, f"unparseable: {exc}"))
-    cls = classify(msg, app.cfg.support.address, lambda mid: app.our_ticket_ref(mid) is not None)
-    raw_sha = hashlib.sha256(raw).hexdigest()
+    p = _prepare(app, raw, source, now)
     try:
         with app.db.transaction() as s:
-            facts = gather(s, app, msg, cls, now, too_large)
-            decision = route(msg, cls, facts)
-            if decision.action == "duplicate":
-                outcome = Outcome(
-                    Kind.IGNORED, "duplicate", message_id=msg.message_id, duplicate=True
-                )
-            else:
-                store_blob(s, raw, raw_sha)
-                outcome = apply_decision(
-                    s, app, msg, raw_sha, cls, facts, decision, now, notices=notices
-                )
-                record_inbound(
-                    s, msg, raw_sha, source, now, message_key(msg), outcome, decision.rule
-                )
-                outcome = Outcome(
-                    outcome.kind, outcome.reason, outcome.ticket_number, msg.message_id
-                )
+            outcome = _record(s, app, p, notices)
     except IntegrityError as exc:
-        if "message_key" not in str(exc.orig):
-            raise
-        # Another worker recorded the same message between our check and our commit (R1):
-        # our transaction is rolled back whole, theirs stands.
-        outcome = Outcome(Kind.IGNORED, "duplicate", message_id=msg.message_id, duplicate=True)
-        return _told(app, outcome)
+        outcome = _raced(exc, p)
+    _logged(p, outcome)
+    return _told(app, outcome)
+
+
+def accept_batch(app: App, items: Sequence[tuple[bytes, str]]) -> list[Outcome | Exception]:
+    """Process a channel's batch in ONE transaction (group commit: one commit, one write-lock
+    round, instead of one per message); one result per item, in order.
+
+    A result is the message's Outcome, or the exception of a bug. When any message fails,
+    the batch transaction is rolled back whole and its messages are taken again one at a
+    time through `accept`, so a bug costs only its own message. Raises TemporaryFailure when
+    the database fails: the channel files none of the batch (anything already committed
+    is offered again later and absorbed as a duplicate, R1)."""
+    app.warm()
+    prepared = [_prepare(app, raw, source, None) for raw, source in items]
+    try:
+        with app.db.transaction() as s:
+            outcomes = [_record(s, app, p, True) for p in prepared]
     except TemporaryFailure:
         raise
-    log.info(
-        "inbound source=%s message_id=%s outcome=%s ticket=%s reason=%s",
-        source,
-        msg.message_id,
-        outcome.kind.value,
-        outcome.ticket_number,
-        outcome.reason,
-    )
-    return _told(app, outcome)
+    except Exception as exc:
+        log.info("batch of %d rolled back (%r); taking it one message at a time", len(items), exc)
+        return [_accept_alone(app, raw, source) for raw, source in items]
+    for p, outcome in zip(prepared, outcomes, strict=True):
+        _logged(p, outcome)
+        _told(app, outcome)
+    return list(outcomes)
+
+
+def _accept_alone(app: App, raw: bytes, source: str) -> Outcome | Exception:
+    try:
+        return accept(app, raw, source)
+    except TemporaryFailure:
+        raise
+    except Exception as exc:
+        return exc
 
 
 def _told(app: App, outcome: Outcome) -> Outcome:

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from maildesk.channels.imap import ImapConsumer, ImapSettings
+from maildesk.channels.imap import AcceptBatch, ImapConsumer, ImapSettings
 from maildesk.errors import TemporaryFailure
 from maildesk.pipeline.outcome import Kind, Outcome
 from tests.servers.dovecot import Dovecot
@@ -46,6 +46,7 @@ class Recorder:
         self.fail: dict[int, Callable[[], BaseException]] = {}
         self.during: Callable[[int], None] | None = None
         self.quarantined: list[tuple[int, str, str]] = []
+        self.batches: list[int] = []  # sizes of accept_batch calls
         self.lock = threading.Lock()
 
     def __call__(self, raw: bytes, source: str) -> Outcome:
@@ -64,6 +65,33 @@ class Recorder:
     def numbers(self) -> list[int]:
         with self.lock:
             return [n for n, _ in self.calls]
+
+
+def batched(rec: Recorder) -> AcceptBatch:
+    """pipeline.accept_batch's contract over a Recorder: a TemporaryFailure stops the whole
+    batch, any other exception is that message's result."""
+
+    def accept_batch(items: list[tuple[bytes, str]]) -> list[Outcome | Exception]:
+        rec.batches.append(len(items))
+        results: list[Outcome | Exception] = []
+        for raw, source in items:
+            try:
+                results.append(rec(raw, source))
+            except TemporaryFailure:
+                raise
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    return accept_batch
+
+
+@pytest.fixture(params=["one", "batch"])
+def offer(request: pytest.FixtureRequest) -> Callable[[Recorder], dict]:
+    """The consumer offering one message per accept call, or a batch per accept_batch."""
+    if request.param == "one":
+        return lambda rec: {}
+    return lambda rec: {"accept_batch": batched(rec)}
 
 
 def settings(dovecot: Dovecot, **kw: object) -> ImapSettings:
@@ -106,13 +134,15 @@ def running(consumer: ImapConsumer) -> Iterator[threading.Event]:
         assert not t.is_alive(), "run() did not return within 2 s of stop"
 
 
-def test_s8_move_only_after_accept_returns(dovecot: Dovecot) -> None:
+def test_s8_move_only_after_accept_returns(
+    dovecot: Dovecot, offer: Callable[[Recorder], dict]
+) -> None:
     rec = Recorder()
     rec.kinds = {2: Kind.REJECTED, 3: Kind.QUARANTINED, 4: Kind.IGNORED}
     seen_in_inbox: list[int] = []
     rec.during = lambda n: seen_in_inbox.append(dovecot.folder_count(None, "INBOX"))
     dovecot.append_many(None, [mail(n) for n in (1, 2, 3, 4)])
-    consumer = ImapConsumer(settings(dovecot), rec)
+    consumer = ImapConsumer(settings(dovecot), rec, **offer(rec))
 
     assert consumer.run_once() == 4
 
@@ -192,11 +222,13 @@ def test_s8_idle_is_renewed(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -
         wait_until(lambda: rec.numbers() == [1], 15, "mail after renewals")
 
 
-def test_s8_temporary_failure_leaves_message_and_retries(dovecot: Dovecot) -> None:
+def test_s8_temporary_failure_leaves_message_and_retries(
+    dovecot: Dovecot, offer: Callable[[Recorder], dict]
+) -> None:
     rec = Recorder()
     rec.fail[1] = lambda: TemporaryFailure("database down")
     dovecot.append_many(None, [mail(1), mail(2)])
-    consumer = ImapConsumer(settings(dovecot), rec, on_quarantine=rec.on_quarantine)
+    consumer = ImapConsumer(settings(dovecot), rec, on_quarantine=rec.on_quarantine, **offer(rec))
 
     with pytest.raises(TemporaryFailure):
         consumer.run_once()
@@ -213,11 +245,13 @@ def test_s8_temporary_failure_leaves_message_and_retries(dovecot: Dovecot) -> No
     assert rec.quarantined == []  # temporary failures never quarantine
 
 
-def test_s8_poison_message_quarantined_after_3_failures(dovecot: Dovecot) -> None:
+def test_s8_poison_message_quarantined_after_3_failures(
+    dovecot: Dovecot, offer: Callable[[Recorder], dict]
+) -> None:
     rec = Recorder()
     rec.fail[2] = lambda: ValueError("cannot parse this")
     dovecot.append_many(None, [mail(1), mail(2), mail(3)])
-    consumer = ImapConsumer(settings(dovecot), rec, on_quarantine=rec.on_quarantine)
+    consumer = ImapConsumer(settings(dovecot), rec, on_quarantine=rec.on_quarantine, **offer(rec))
 
     assert consumer.run_once() == 2  # the others go on
     assert dovecot.folder_count(None, "Processed") == 2
@@ -235,11 +269,13 @@ def test_s8_poison_message_quarantined_after_3_failures(dovecot: Dovecot) -> Non
     consumer._disconnect()
 
 
-def test_s8_poison_message_retried_by_run_loop(dovecot: Dovecot) -> None:
+def test_s8_poison_message_retried_by_run_loop(
+    dovecot: Dovecot, offer: Callable[[Recorder], dict]
+) -> None:
     rec = Recorder()
     rec.fail[1] = lambda: RuntimeError("bug")
     dovecot.append_many(None, [mail(1), mail(2)])
-    consumer = ImapConsumer(settings(dovecot), rec, on_quarantine=rec.on_quarantine)
+    consumer = ImapConsumer(settings(dovecot), rec, on_quarantine=rec.on_quarantine, **offer(rec))
     with running(consumer):
         wait_until(lambda: dovecot.folder_count(None, "Quarantine") == 1, 15, "quarantine")
         dovecot.append(None, mail(3))
@@ -320,14 +356,19 @@ def test_s8_stop_returns_within_2s_from_idle(dovecot: Dovecot) -> None:
 
 
 @pytest.mark.slow
-def test_r1_500_messages_in_batches_each_once(dovecot: Dovecot) -> None:
+def test_r1_500_messages_in_batches_each_once(
+    dovecot: Dovecot, offer: Callable[[Recorder], dict]
+) -> None:
     rec = Recorder()
     dovecot.append_many(None, [mail(n) for n in range(500)])
-    consumer = ImapConsumer(settings(dovecot, batch_size=50), rec)
+    kw = offer(rec)
+    consumer = ImapConsumer(settings(dovecot, batch_size=50), rec, **kw)
     assert consumer.run_once() == 500
     assert rec.numbers() == list(range(500))  # all, in order, none twice
     assert consumer.max_fetch <= 50
     assert consumer.fetches >= 10
+    if kw:  # batch mode: every message went through accept_batch, 50 at most a call
+        assert sum(rec.batches) == 500 and max(rec.batches) == 50
     assert dovecot.folder_count(None, "Processed") == 500
     assert dovecot.folder_count(None, "INBOX") == 0
     consumer._disconnect()
