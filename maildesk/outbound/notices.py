@@ -6,7 +6,7 @@ notice rate (R5) and the per-recipient daily cap, so no rule elsewhere re-implem
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maildesk.outbound.compose import compose
+from maildesk.outbound.templates import Rendered
 from maildesk.store.models import Contact, Event, Message, Outbox, Ticket
 
 if TYPE_CHECKING:
@@ -56,26 +57,53 @@ def ticket_tag(app: App, number: int) -> str:
 
 def ticket_context(app: App, t: Ticket) -> dict[str, Any]:
     """What templates may know about a ticket (plain data, local times)."""
+    return ticket_context_of(
+        app,
+        {
+            "number": t.number,
+            "subject": t.subject,
+            "state": t.state,
+            "type": t.type,
+            "priority": t.priority,
+            "unclassified": t.unclassified,
+            "customer_name": t.customer.name,
+            "requester_name": t.requester.name,
+            "requester_email": t.requester.email,
+            "requester_phone": t.requester.phone,
+            "product": t.product,
+            "product_version": t.product_version,
+            "created_at": t.created_at,
+            "sla_due_at": t.sla_due_at,
+            "follows_up": t.follows_up,
+            "assignee_name": t.assignee.name if t.assignee else "",
+            "resolution_reason": t.resolution_reason,
+        },
+    )
+
+
+def ticket_context_of(app: App, v: Mapping[str, Any]) -> dict[str, Any]:
+    """`ticket_context` from flat column values (an ORM ticket's, or a bulk query's row), so
+    the one-mail and the bulk paths give templates exactly the same data."""
     tz = app.calendar.tz
     return {
-        "number": t.number,
-        "tag": ticket_tag(app, t.number),
-        "subject": t.subject,
-        "state": t.state,
-        "type": t.type,
-        "priority": t.priority,
-        "unclassified": t.unclassified,
-        "customer": t.customer.name,
-        "requester_name": t.requester.name,
-        "requester_email": t.requester.email,
-        "requester_phone": t.requester.phone or "",
-        "product": t.product or "",
-        "product_version": t.product_version or "",
-        "created_at": t.created_at.astimezone(tz),
-        "sla_due_at": t.sla_due_at.astimezone(tz) if t.sla_due_at else None,
-        "follows_up": t.follows_up,
-        "assignee_name": t.assignee.name if t.assignee else "",
-        "resolution_reason": t.resolution_reason or "",
+        "number": v["number"],
+        "tag": ticket_tag(app, v["number"]),
+        "subject": v["subject"],
+        "state": v["state"],
+        "type": v["type"],
+        "priority": v["priority"],
+        "unclassified": v["unclassified"],
+        "customer": v["customer_name"],
+        "requester_name": v["requester_name"],
+        "requester_email": v["requester_email"],
+        "requester_phone": v["requester_phone"] or "",
+        "product": v["product"] or "",
+        "product_version": v["product_version"] or "",
+        "created_at": v["created_at"].astimezone(tz),
+        "sla_due_at": v["sla_due_at"].astimezone(tz) if v["sla_due_at"] else None,
+        "follows_up": v["follows_up"],
+        "assignee_name": v["assignee_name"] or "",
+        "resolution_reason": v["resolution_reason"] or "",
     }
 
 
@@ -107,14 +135,40 @@ def _blocked(s: Session, app: App, to: str, template: str, now: datetime) -> str
             .scalar_subquery(),
         )
     ).one()
+    return guard_reason(app, template, now, Guard(suppressed, day, hour))
+
+
+@dataclass
+class Guard:
+    """What the loop guards know of one recipient: bounce suppression, automatic mails in
+    the last day, rejection notices in the last hour (counts include mail queued since)."""
+
+    suppressed_until: datetime | None = None
+    day: int = 0
+    hour: int = 0
+
+    def count(self, template: str) -> None:
+        """One more automatic mail queued to this recipient."""
+        self.day += 1
+        if template in REJECTION_NOTICES:
+            self.hour += 1
+
+
+def guard_reason(app: App, template: str, now: datetime, g: Guard) -> str | None:
+    """The loop rules (R2, R5, daily cap), one place for the one-mail and the bulk paths."""
     limits = app.cfg.limits
-    if suppressed is not None and suppressed > now:
+    if g.suppressed_until is not None and g.suppressed_until > now:
         return "recipient suppressed after a permanent bounce"
-    if day >= limits.auto_mails_per_recipient_per_day:
+    if g.day >= limits.auto_mails_per_recipient_per_day:
         return "daily cap of automatic mail to this address reached"
-    if template in REJECTION_NOTICES and hour >= limits.notices_per_sender_per_hour:
+    if template in REJECTION_NOTICES and g.hour >= limits.notices_per_sender_per_hour:
         return "notice rate limit for this sender reached"
     return None
+
+
+def suppressed_detail(template: str, to: str, why: str) -> dict[str, Any]:
+    """The `notice_suppressed` event's detail: which mail a loop guard stopped, and why."""
+    return {"template": template, "to": to, "reason": why}
 
 
 def queue_mail(
@@ -146,26 +200,82 @@ def queue_mail(
                     ticket_number=ticket.number if ticket else None,
                     at=now,
                     kind="notice_suppressed",
-                    detail={"template": template, "to": to, "reason": why},
+                    detail=suppressed_detail(template, to, why),
                 )
             )
             return None
-    ctx: dict[str, Any] = {"support": support_context(app), "recipient_name": recipient_name}
-    if ticket is not None:
-        ctx["ticket"] = ticket_context(app, ticket)
-    ctx.update(context or {})
-    rendered = app.templates.render(template, **ctx)
     number = ticket.number if ticket else None
-    message_id = app.new_message_id(number)
     if references is not None:
         refs = list(references)
     else:
         refs = thread_ids(s, number) if number else ([in_reply_to] if in_reply_to else [])
     if in_reply_to and in_reply_to not in refs:
         refs.append(in_reply_to)
+    support = support_context(app)
+    tctx = ticket_context(app, ticket) if ticket is not None else None
+    out, msg = build_mail(
+        app,
+        rendered=render_mail(app, template, support, tctx, context, recipient_name),
+        template=template,
+        to=to,
+        now=now,
+        number=number,
+        team_name=support["team_name"],
+        automatic=automatic,
+        auto_submitted=auto_submitted,
+        in_reply_to=in_reply_to or (refs[-1] if refs else None),
+        references=refs,
+        reply_to=reply_to,
+        kind=kind,
+        attachments=attachments,
+        record=record,
+    )
+    s.add(Outbox(**out))
+    if msg is not None:
+        s.add(Message(**msg))
+    return Queued(out["message_id"])  # flushed with the rest of the unit of work
+
+
+def render_mail(
+    app: App,
+    template: str,
+    support: dict[str, Any],
+    ticket_ctx: dict[str, Any] | None,
+    context: dict[str, Any] | None,
+    recipient_name: str,
+) -> Rendered:
+    """Render a notice: the support facts, the ticket's, then the caller's context."""
+    ctx: dict[str, Any] = {"support": support, "recipient_name": recipient_name}
+    if ticket_ctx is not None:
+        ctx["ticket"] = ticket_ctx
+    ctx.update(context or {})
+    return app.templates.render(template, **ctx)
+
+
+def build_mail(
+    app: App,
+    *,
+    rendered: Rendered,
+    template: str,
+    to: str,
+    now: datetime,
+    number: int | None,
+    team_name: str,
+    automatic: bool,
+    auto_submitted: str,
+    in_reply_to: str | None,
+    references: Sequence[str],
+    reply_to: str | None,
+    kind: str,
+    attachments: Sequence[tuple[str, str, bytes]],
+    record: bool,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Compose one rendered mail past its loop guards: its outbox row and, when recorded on
+    the ticket, its message row, as column values (no database work here)."""
+    message_id = app.new_message_id(number)
     raw = compose(
         from_addr=app.cfg.support.address,
-        from_name=ctx["support"]["team_name"],
+        from_name=team_name,
         to=to,
         subject=rendered.subject,
         text=rendered.text,
@@ -174,36 +284,34 @@ def queue_mail(
         date=now,
         loop_address=app.cfg.support.address,
         auto_submitted=auto_submitted if automatic else None,
-        in_reply_to=in_reply_to or (refs[-1] if refs else None),
-        references=refs,
+        in_reply_to=in_reply_to,
+        references=references,
         reply_to=reply_to,
         attachments=attachments,
     )
-    row = Outbox(
-        created_at=now,
-        due_at=now,
-        ticket_number=number,
-        template=template,
-        automatic=automatic,
-        to_addr=to,
-        message_id=message_id,
-        raw=raw,
-    )
-    s.add(row)
-    if record:
-        s.add(
-            Message(
-                ticket_number=number,
-                direction="out",
-                kind=kind,
-                from_addr=app.cfg.support.address,
-                to_addrs=to,
-                subject=rendered.subject,
-                message_id=message_id,
-                at=now,
-                body=rendered.text,
-                full_text=rendered.text,
-                public=kind != "note",
-            )
-        )
-    return Queued(message_id)  # flushed with the rest of the unit of work
+    out = {
+        "created_at": now,
+        "due_at": now,
+        "ticket_number": number,
+        "template": template,
+        "automatic": automatic,
+        "to_addr": to,
+        "message_id": message_id,
+        "raw": raw,
+    }
+    if not record:
+        return out, None
+    msg = {
+        "ticket_number": number,
+        "direction": "out",
+        "kind": kind,
+        "from_addr": app.cfg.support.address,
+        "to_addrs": to,
+        "subject": rendered.subject,
+        "message_id": message_id,
+        "at": now,
+        "body": rendered.text,
+        "full_text": rendered.text,
+        "public": kind != "note",
+    }
+    return out, msg
