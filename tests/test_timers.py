@@ -380,14 +380,14 @@ def test_timers_one_bad_ticket_does_not_stop_the_sweep(app: App, monkeypatch) ->
     good, bad = _new(app, NOW), _new(app, NOW, subject="malo")
     _resolve(app, good, NOW)
     _resolve(app, bad, NOW)
-    real = lifecycle.transcript_text
+    real = lifecycle.transcript
 
-    def failing(s, app_, t):
+    def failing(batch, t):
         if t.number == bad:
             raise RuntimeError("boom")
-        return real(s, app_, t)
+        return real(batch, t)
 
-    monkeypatch.setattr(lifecycle, "transcript_text", failing)
+    monkeypatch.setattr(lifecycle, "transcript", failing)
     report = run_timers(app, NOW + timedelta(days=40))
     assert [a.number for a in report.actions] == [good]
     assert len(report.errors) == 1 and f"#{bad}" in report.errors[0]

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement
-from sqlalchemy.orm import Session
 
-from maildesk.outbound.notices import queue_mail
 from maildesk.pipeline.agent_commands import committee_addresses
-from maildesk.pipeline.tickets import add_event
 from maildesk.store.models import Ticket
+from maildesk.timers.batch import Batch
 from maildesk.timers.sweep import Action, Timer, detail, unique
 
 if TYPE_CHECKING:
@@ -36,41 +34,33 @@ def _where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     )
 
 
-def _act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
+def _decide(b: Batch, t: Any) -> Action | None:
     """Send the latest reminder that is due. After downtime that skipped a reminder day, the
     one mail says the current day; the skipped reminder is recorded in the event, not sent."""
+    app, now = b.app, b.now
     days = _days(app)
     due = sum(1 for d in days if t.type_set_at + timedelta(days=d) <= now)
     if due <= t.feature_reminders_sent:
         return None
     day = days[due - 1]
     skipped = days[t.feature_reminders_sent : due - 1]
-    t.feature_reminders_sent = due
+    b.update(t, feature_reminders_sent=due)
     deadline = t.type_set_at + timedelta(days=app.cfg.timers.feature_decision_days)
-    assignee = [t.assignee.email] if t.assignee is not None and t.assignee.active else []
-    recipients = unique(committee_addresses(s, app) + assignee)
+    assignee = [t.assignee_email] if t.assignee_id is not None and t.assignee_active else []
+    recipients = unique(b.memo("committee", lambda: committee_addresses(b.session, app)) + assignee)
     for to in recipients:
-        queue_mail(
-            s,
-            app,
-            template="feature_reminder",
-            to=to,
-            now=now,
-            ticket=t,
+        b.send(
+            t,
+            "feature_reminder",
+            to,
             kind="note",  # internal: kept on the ticket, never in the customer's transcript
-            auto_submitted="auto-generated",
             context={"day": day, "deadline": deadline.astimezone(app.calendar.tz)},
         )
-    add_event(
-        s,
-        t,
-        now,
-        "timer",
-        "system",
-        **detail(timer="T3", action="remind", day=day, skipped=skipped, to=recipients),
+    b.event(
+        t, "timer", **detail(timer="T3", action="remind", day=day, skipped=skipped, to=recipients)
     )
     to_text = ", ".join(recipients) or "nobody: no committee address, committee agent or assignee"
     return Action("T3", "remind", t.number, f"feature decision pending, day {day}, to {to_text}")
 
 
-T3 = Timer("T3", _where, _act)
+T3 = Timer("T3", _where, _decide, ("type_set_at", "feature_reminders_sent"))

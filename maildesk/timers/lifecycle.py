@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, or_
-from sqlalchemy.orm import Session
 
-from maildesk.outbound.notices import queue_mail
-from maildesk.pipeline.tickets import add_event, transition
 from maildesk.store.models import Ticket
+from maildesk.timers.batch import Batch
 from maildesk.timers.sweep import Action, Timer, detail, local
-from maildesk.views import transcript_text
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -31,43 +28,37 @@ def _t1_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     return (Ticket.state == "resolved", Ticket.resolved_at < app.calendar.window_start(now, n))
 
 
-def _t1_act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
+def transcript(b: Batch, t: Any) -> str:
+    """The `closed` notice's attachment (a seam for tests to break one ticket)."""
+    return b.transcript(t)
+
+
+def _t1_decide(b: Batch, t: Any) -> Action | None:
+    app, now = b.app, b.now
     n = app.cfg.timers.resolved_to_closed_business_days
     assert t.resolved_at is not None  # the WHERE clause guarantees it
     due = app.calendar.add_business_days(t.resolved_at, n)
     if due > now:
         return None
-    text = transcript_text(s, app, t)
-    resolved_at = t.resolved_at
-    transition(s, t, "closed", now, "system", f"no reply within {n} business days")
-    add_event(
-        s,
+    text = transcript(b, t)
+    b.transition(t, "closed", f"no reply within {n} business days")
+    b.event(t, "timer", **detail(timer="T1", action="close", resolved_at=t.resolved_at, due_at=due))
+    b.send(
         t,
-        now,
-        "timer",
-        "system",
-        **detail(timer="T1", action="close", resolved_at=resolved_at, due_at=due),
-    )
-    queue_mail(
-        s,
-        app,
-        template="closed",
-        to=t.requester.email,
-        now=now,
-        ticket=t,
-        recipient_name=t.requester.name,
-        auto_submitted="auto-generated",
+        "closed",
+        t.requester_email,
+        recipient_name=t.requester_name,
         attachments=[(f"transcript-{t.number}.txt", "text/plain", text.encode("utf-8"))],
     )
     return Action(
         "T1",
         "close",
         t.number,
-        f"resolved {local(app, resolved_at)}, {n} business days passed",
+        f"resolved {local(app, t.resolved_at)}, {n} business days passed",
     )
 
 
-T1 = Timer("T1", _t1_where, _t1_act)
+T1 = Timer("T1", _t1_where, _t1_decide, transcripts=True, to_requester=True)
 
 
 # -- T2 -------------------------------------------------------------------------------------
@@ -87,28 +78,18 @@ def _t2_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     )
 
 
-def _t2_act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
+def _t2_decide(b: Batch, t: Any) -> Action | None:
+    app = b.app
     days = app.cfg.timers.abandoned_after_days
     answered = t.last_agent_public_at
     assert answered is not None
-    transition(s, t, "resolved", now, "system", "abandoned")
-    add_event(
-        s,
+    b.transition(t, "resolved", "abandoned")
+    b.event(t, "timer", **detail(timer="T2", action="abandon", agent_answer_at=answered))
+    b.send(
         t,
-        now,
-        "timer",
-        "system",
-        **detail(timer="T2", action="abandon", agent_answer_at=answered),
-    )
-    queue_mail(
-        s,
-        app,
-        template="abandoned",
-        to=t.requester.email,
-        now=now,
-        ticket=t,
-        recipient_name=t.requester.name,
-        auto_submitted="auto-generated",
+        "abandoned",
+        t.requester_email,
+        recipient_name=t.requester_name,
         context={
             "days": days,
             "window_days": app.cfg.timers.resolved_to_closed_business_days,
@@ -122,4 +103,4 @@ def _t2_act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
     )
 
 
-T2 = Timer("T2", _t2_where, _t2_act)
+T2 = Timer("T2", _t2_where, _t2_decide, ("last_agent_public_at",), to_requester=True)

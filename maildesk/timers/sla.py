@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement
-from sqlalchemy.orm import Session
 
-from maildesk.outbound.notices import queue_mail
-from maildesk.pipeline.tickets import add_event
 from maildesk.store.models import Ticket
-from maildesk.timers.sweep import Action, Timer, assignee_or_agents, detail, local, unique
+from maildesk.timers.batch import Batch
+from maildesk.timers.sweep import Action, Timer, detail, local, unique
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -38,66 +36,50 @@ def _breach_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     )
 
 
-def _notify(s: Session, app: App, t: Ticket, now: datetime, template: str, to: list[str]) -> None:
+def _notify(b: Batch, t: Any, template: str, to: list[str]) -> None:
     assert t.sla_due_at is not None
     context = {
-        "due_at": t.sla_due_at.astimezone(app.calendar.tz),
-        "used_pct": round(app.cfg.escalation.warn_at * 100),
+        "due_at": t.sla_due_at.astimezone(b.app.calendar.tz),
+        "used_pct": round(b.app.cfg.escalation.warn_at * 100),
         "supervisors_note": "",
     }
     for addr in to:
-        queue_mail(
-            s,
-            app,
-            template=template,
-            to=addr,
-            now=now,
-            ticket=t,
-            kind="note",  # internal: kept on the ticket, never in the customer's transcript
-            auto_submitted="auto-generated",
-            context=context,
-        )
+        # kind "note": internal, kept on the ticket, never in the customer's transcript
+        b.send(t, template, addr, kind="note", context=context)
 
 
-def _warn_act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
+def _warn_decide(b: Batch, t: Any) -> Action | None:
     assert t.sla_due_at is not None and t.sla_warn_at is not None
-    t.sla_warned = True
-    to = unique(assignee_or_agents(s, t))
-    _notify(s, app, t, now, "sla_warning", to)
-    add_event(
-        s,
+    b.update(t, sla_warned=True)
+    to = unique(b.assignee_or_agents(t))
+    _notify(b, t, "sla_warning", to)
+    b.event(
         t,
-        now,
         "timer",
-        "system",
         **detail(
             timer="T4", action="sla_warning", warn_at=t.sla_warn_at, due_at=t.sla_due_at, to=to
         ),
     )
-    pct = round(app.cfg.escalation.warn_at * 100)
+    pct = round(b.app.cfg.escalation.warn_at * 100)
     return Action(
         "T4",
         "warn",
         t.number,
-        f"{pct} % of SLA used, due {local(app, t.sla_due_at)}, to {', '.join(to)}",
+        f"{pct} % of SLA used, due {local(b.app, t.sla_due_at)}, to {', '.join(to)}",
     )
 
 
-def _breach_act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None:
+def _breach_decide(b: Batch, t: Any) -> Action | None:
     """Escalate. A warning not sent yet (downtime spanning both) is superseded: recorded in
     the event and flagged, so the people concerned get one mail, the one that matters."""
     assert t.sla_due_at is not None
     superseded = not t.sla_warned
-    t.sla_warned = True
-    t.sla_breached = True
-    to = unique(assignee_or_agents(s, t) + list(app.cfg.escalation.supervisors))
-    _notify(s, app, t, now, "sla_breach", to)
-    add_event(
-        s,
+    b.update(t, sla_warned=True, sla_breached=True)
+    to = unique(b.assignee_or_agents(t) + list(b.app.cfg.escalation.supervisors))
+    _notify(b, t, "sla_breach", to)
+    b.event(
         t,
-        now,
         "timer",
-        "system",
         **detail(
             timer="T4",
             action="sla_breach",
@@ -107,10 +89,13 @@ def _breach_act(s: Session, app: App, t: Ticket, now: datetime) -> Action | None
         ),
     )
     return Action(
-        "T4", "escalate", t.number, f"SLA due {local(app, t.sla_due_at)} passed, to {', '.join(to)}"
+        "T4",
+        "escalate",
+        t.number,
+        f"SLA due {local(b.app, t.sla_due_at)} passed, to {', '.join(to)}",
     )
 
 
 # Breach runs first so a ticket overdue for both gets the escalation only.
-T4_BREACH = Timer("T4", _breach_where, _breach_act)
-T4_WARN = Timer("T4", _warn_where, _warn_act)
+T4_BREACH = Timer("T4", _breach_where, _breach_decide, ("sla_warned",))
+T4_WARN = Timer("T4", _warn_where, _warn_decide, ("sla_warn_at",))

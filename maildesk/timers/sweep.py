@@ -1,10 +1,11 @@
 """The sweep machinery shared by T1–T4: find due tickets cheaply, act on them in batches.
 
-Each timer is a pair (indexed WHERE clause, action). The clause is a superset of the due
-tickets that an index answers (cost grows with due tickets, not with all tickets); the action
-re-checks exactly, under a row lock, and returns None when the ticket is not due after all.
-State and flags written by the action make every timer idempotent, and because due times are
-computed from stored timestamps a daemon that was down catches up exactly once.
+Each timer is an indexed WHERE clause and a `decide` function. The clause is a superset of
+the due tickets that an index answers (cost grows with due tickets, not with all tickets);
+`decide` re-checks each ticket exactly and records what to do in a `Batch`, which reads and
+writes a whole batch with a few statements. State and flags written make every timer
+idempotent, and because due times are computed from stored timestamps a daemon that was
+down catches up exactly once.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from maildesk.errors import TemporaryFailure
-from maildesk.store.models import Agent, Ticket
+from maildesk.store.models import Ticket
+from maildesk.timers.batch import Batch
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -28,8 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("maildesk.timers")
 
-#: Tickets per transaction: big enough to amortise commits, small enough to keep locks short.
-BATCH_SIZE = 200
+#: Tickets per transaction: big enough to amortise statements and commits, small enough to
+#: hold SQLite's write lock for tens of milliseconds, not seconds, and keep memory flat.
+BATCH_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -59,17 +62,21 @@ class TimerReport:
         return sum(1 for a in self.actions if a.verb == verb)
 
 
-ActFn = Callable[[Session, "App", Ticket, datetime], "Action | None"]
+DecideFn = Callable[[Batch, Any], "Action | None"]
 WhereFn = Callable[["App", datetime], Sequence[ColumnElement[bool]]]
 
 
 @dataclass(frozen=True)
 class Timer:
-    """A policy timer: `where` selects candidates through an index, `act` decides exactly."""
+    """A policy timer: `where` selects candidates through an index; `decide` gets each one
+    as a row of `batch._COLUMNS` and records its action in the batch, or returns None."""
 
     id: str
     where: WhereFn
-    act: ActFn
+    decide: DecideFn
+    columns: tuple[str, ...] = ()  # ticket columns `decide` reads beyond `batch._COLUMNS`
+    transcripts: bool = False  # load the tickets' public messages (T1's transcript)
+    to_requester: bool = False  # mails the customer: check their loop guards up front
 
 
 class Units:
@@ -105,33 +112,15 @@ class Units:
             self.shared.close()
 
 
-def _locked(
-    s: Session, app: App, timer: Timer, numbers: Sequence[int], now: datetime
-) -> list[Ticket]:
-    """The batch's tickets still matching the clause, locked (PostgreSQL: other daemons skip
-    them; SQLite: BEGIN IMMEDIATE already serialises writers)."""
-    q = (
-        select(Ticket)
-        .where(Ticket.number.in_(numbers), *timer.where(app, now))
-        .options(
-            selectinload(Ticket.customer),
-            selectinload(Ticket.requester),
-            selectinload(Ticket.assignee),
-        )
-    )
-    if app.db.dialect == "postgresql":
-        q = q.with_for_update(skip_locked=True, of=Ticket)
-    return sorted(s.scalars(q), key=lambda t: t.number)
-
-
 def _run_batch(units: Units, timer: Timer, numbers: Sequence[int], now: datetime) -> list[Action]:
     done: list[Action] = []
     with units.write() as s:
-        for t in _locked(s, units.app, timer, numbers, now):
-            action = timer.act(s, units.app, t, now)
+        batch = Batch(s, units.app, now)
+        for row in batch.load(timer, numbers):
+            action = timer.decide(batch, row)
             if action is not None:
                 done.append(action)
-        s.flush()
+        batch.write()
     return done
 
 
@@ -167,17 +156,6 @@ def sweep(units: Units, timer: Timer, now: datetime, report: TimerReport) -> Non
 def local(app: App, at: datetime) -> str:
     """An instant as operators read it: local time of the business calendar."""
     return f"{at.astimezone(app.calendar.tz):%Y-%m-%d %H:%M}"
-
-
-def active_agents(s: Session) -> list[str]:
-    return list(s.scalars(select(Agent.email).where(Agent.active.is_(True)).order_by(Agent.id)))
-
-
-def assignee_or_agents(s: Session, t: Ticket) -> list[str]:
-    """The assignee, or every active agent while nobody owns the ticket (§4)."""
-    if t.assignee is not None and t.assignee.active:
-        return [t.assignee.email]
-    return active_agents(s)
 
 
 def unique(addresses: Sequence[str]) -> list[str]:

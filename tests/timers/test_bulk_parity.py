@@ -1,0 +1,128 @@
+"""The batched sweep re-states a few things the one-ticket code does (a transition's
+columns, a notice's ticket context, T1's transcript, a stored row); these tests keep each
+pair identical, on SQLite and PostgreSQL, so neither can drift from the other."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from maildesk.app import App
+from maildesk.errors import IllegalTransition
+from maildesk.outbound.bulk import insert_many
+from maildesk.outbound.notices import ticket_context, ticket_context_of
+from maildesk.pipeline.accept import accept
+from maildesk.pipeline.tickets import transition
+from maildesk.store.models import Event, Ticket
+from maildesk.timers.batch import Batch, transition_values
+from maildesk.timers.lifecycle import T1
+from maildesk.timers.sla import T4_BREACH
+from maildesk.views import transcript_text
+from tests.conftest import NOW, make_mail
+
+LATER = NOW + timedelta(days=40)
+
+
+def _ticket(app: App, **values: Any) -> int:
+    number = accept(app, make_mail(), "t", NOW).ticket_number
+    assert number is not None
+    with app.db.transaction() as s:
+        t = s.get(Ticket, number)
+        assert t is not None
+        for k, v in values.items():
+            setattr(t, k, v)
+    return number
+
+
+@pytest.mark.parametrize(
+    ("state", "target", "reason_before"),
+    [
+        ("open", "resolved", None),
+        ("open", "closed", None),
+        ("open", "closed", "out_of_scope"),
+        ("resolved", "closed", "fixed"),
+        ("resolved", "closed", None),
+        ("resolved", "open", "fixed"),
+    ],
+)
+def test_p6_bulk_transition_sets_what_pipeline_transition_sets(
+    app: App, state: str, target: str, reason_before: str | None
+) -> None:
+    resolved_at = NOW + timedelta(hours=1) if state == "resolved" else None
+    a = _ticket(app, state=state, resolved_at=resolved_at, resolution_reason=reason_before)
+    b = _ticket(app, state=state, resolved_at=resolved_at, resolution_reason=reason_before)
+    cols = ("state", "updated_at", "resolved_at", "closed_at", "resolution_reason")
+    with app.db.transaction() as s:
+        t = s.get(Ticket, a)
+        assert t is not None
+        transition(s, t, target, LATER, "system", "why")
+    with app.db.transaction() as s:
+        t = s.get(Ticket, b)
+        assert t is not None
+        values, detail = transition_values(t, target, LATER, "why")
+        for k, v in values.items():
+            setattr(t, k, v)
+        assert detail == {"from": state, "to": target, "reason": "why"}
+    with app.db.transaction() as s:
+        ta, tb = s.get(Ticket, a), s.get(Ticket, b)
+        assert [getattr(ta, c) for c in cols] == [getattr(tb, c) for c in cols]
+
+
+def test_p11_bulk_transition_refuses_to_leave_closed(app: App) -> None:
+    number = _ticket(app, state="closed")
+    with app.db.transaction() as s:
+        t = s.get(Ticket, number)
+        with pytest.raises(IllegalTransition):
+            transition_values(t, "open", LATER, "")
+
+
+def test_t4_bulk_ticket_context_is_queue_mails(app: App) -> None:
+    number = _ticket(app, product="bFiskur", product_version="5.2", follows_up=7)
+    with app.db.transaction() as s:
+        t = s.get(Ticket, number)
+        assert t is not None and t.sla_due_at is not None
+        (row,) = Batch(s, app, t.sla_due_at).load(T4_BREACH, [number])
+        assert ticket_context_of(app, row._asdict()) == ticket_context(app, t)
+
+
+def test_t1_bulk_transcript_is_views_transcript_text(app: App) -> None:
+    number = _ticket(app)
+    follow = make_mail(subject=f"Re: [BITAM #{number}] Falla", body="Sigue igual.\n")
+    accept(app, follow, "t", NOW + timedelta(hours=1))
+    with app.db.transaction() as s:
+        t = s.get(Ticket, number)
+        assert t is not None
+        transition(s, t, "resolved", NOW + timedelta(hours=2), "system", "fixed")
+    with app.db.transaction() as s:
+        t = s.get(Ticket, number)
+        assert t is not None
+        expected = transcript_text(s, app, t)
+        batch = Batch(s, app, LATER)
+        (row,) = batch.load(T1, [number])
+        assert batch.transcript(row) == expected
+    assert "Sigue igual." in expected
+
+
+def test_t1_insert_many_stores_what_an_insert_stores(app: App) -> None:
+    """Rows written by `insert_many` read back exactly as a plain Core INSERT's do."""
+    row = {
+        "ticket_number": None,
+        "contact_id": None,
+        "at": LATER,
+        "kind": "timer",
+        "actor": "system",
+        "detail": {"timer": "T1", "ok": True, "to": ["a@b.example"], "n": 3, "x": None},
+    }
+    with app.db.transaction() as s:
+        conn = s.connection()
+        conn.execute(insert(Event), [row, {**row, "kind": "plain"}])
+        insert_many(conn, Event.__table__, [{**row, "kind": "many"}, {**row, "kind": "many"}])
+    with app.db.transaction() as s:
+        got = list(s.execute(select(Event.kind, Event.at, Event.actor, Event.detail)))
+    assert {(at, actor, str(d)) for _, at, actor, d in got} == {
+        (LATER, "system", str(row["detail"]))
+    }
+    assert sorted(k for k, *_ in got) == ["many", "many", "plain", "timer"]
