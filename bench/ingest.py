@@ -222,16 +222,42 @@ def _fmt_counts(counts: dict[str, int]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench ingest", description=__doc__)
     p.add_argument("--n", type=int, default=2000, help="corpus size (default 2000)")
+    p.add_argument("--sizes", help="comma list of corpus sizes to run one after another")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--peers", default="helpdesk,roundup", help="comma list, or '' for none")
     p.add_argument("--daemon", action="store_true", help="also time the daemon subprocess")
     p.add_argument("--profile", metavar="FILE", help="cProfile the consumer pass into FILE")
     p.add_argument("--stages", action="store_true", help="time maildesk's pipeline stages")
     p.add_argument("--keep", action="store_true", help="keep the run's work folder")
+    p.add_argument("--plot", metavar="PNG", type=Path, help="write msg/s against corpus size")
     args = p.parse_args(argv)
 
-    banner(f"ingest: {args.n} messages, seed {args.seed}")
-    corpus = generate(args.n, args.seed)
+    sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [args.n]
+    series: dict[str, list[tuple[int, float]]] = {}
+    for n in sizes:
+        for name, seconds in _run_size(args, n):
+            series.setdefault(name, []).append((n, n / seconds))
+    if len(sizes) > 1:
+        print("\n   msg/s by corpus size (wall):")
+        for name, points in series.items():
+            print(f"   {name:31} " + "  ".join(f"{n}: {rate:.0f}" for n, rate in points))
+    if args.plot:
+        from bench.plots import throughput_png
+
+        title = (
+            f"Ingest throughput by corpus size, SQLite, 2 CPUs "
+            f"({time.strftime('%Y-%m-%d')}, load {os.getloadavg()[0]:.1f} at the end)"
+        )
+        throughput_png(series, args.plot, title)
+        print(f"   plot written to {args.plot}")
+    return 0
+
+
+def _run_size(args: argparse.Namespace, n: int) -> list[tuple[str, float]]:
+    """One corpus of `n` mails through maildesk and the peers; prints the table, returns
+    (system, wall seconds) per system."""
+    banner(f"ingest: {n} messages, seed {args.seed}")
+    corpus = generate(n, args.seed)
     print(f"   corpus: {_fmt_counts(corpus.counts())}")
     print(f"   maildesk should do: {_fmt_counts(corpus.expected_maildesk())}")
     folder = scratch("ingest-")
@@ -280,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             f" ({verdict} {TARGET_RATIO:.0f}x)"
         )
     print(f"   ({os.getloadavg()[0]:.2f} load at the end)")
-    return 0
+    return [(name, seconds) for name, seconds, _, _ in rows]
 
 
 def _mk(path: Path) -> Path:
