@@ -124,6 +124,9 @@ def store_message(
     return pk
 
 
+_ACTIVE_AGENTS = select(Agent).where(Agent.active.is_(True))
+
+
 def notify_agents(
     s: Session,
     app: App,
@@ -137,7 +140,7 @@ def notify_agents(
     if t.assignee is not None:
         agents = [t.assignee]
     else:
-        active = list(s.scalars(select(Agent).where(Agent.active.is_(True))))
+        active = list(s.scalars(_ACTIVE_AGENTS))
         agents = [a for a in active if t.type in a.skills] or active
     for agent in agents:
         queue_mail(
