@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.orm import Session
 
 from maildesk.store.models import Blob
@@ -13,23 +13,39 @@ STREAM_MIN = 1 << 20  # SQLite blobs from this size on are written in chunks
 CHUNK = 1 << 20
 
 
+def _insert(dialect: str, streamed: bool) -> Any:
+    """INSERT .. ON CONFLICT DO NOTHING, built once per dialect and kind: building a
+    statement costs as much as running it."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = Blob.__table__
+    data = func.zeroblob(bindparam("size")) if streamed else bindparam("data")
+    stmt = insert(table).values(sha256=bindparam("sha256"), size=bindparam("size"), data=data)
+    return stmt.on_conflict_do_nothing(index_elements=["sha256"])
+
+
+_INSERTS = {(d, big): _insert(d, big) for d in ("sqlite", "postgresql") for big in (False, True)}
+
+
 def store_blob(s: Session, data: bytes | memoryview, sha256: str) -> str:
     """Keep `data` under its sha256 (one INSERT, no lookup: the same bytes are kept once).
 
     On SQLite a big blob is inserted as zeroblob(n) and then written through the blob
     handle in 1 MiB chunks: a bound parameter is copied by SQLite and copied again into
     the record, two full-size copies of a 25 MiB mail for the length of the INSERT.
+    Runs on the session's connection, without an ORM flush: no pending row is needed
+    by a blob (rows refer to blobs, not the other way round).
     """
     size = memoryview(data).nbytes
-    dialect = s.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    conn = s.connection()
+    dialect = conn.dialect.name
     streamed = dialect == "sqlite" and size >= STREAM_MIN
-    value: Any = func.zeroblob(size) if streamed else data
-    stmt = insert(Blob.__table__).values(sha256=sha256, size=size, data=value)
-    result = s.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
+    params: dict[str, Any] = {"sha256": sha256, "size": size}
+    if not streamed:
+        params["data"] = data
+    result = conn.execute(_INSERTS[dialect, streamed], params)
     if streamed and result.rowcount == 1:
         _write_blob(s, result.lastrowid, data)
     return sha256
