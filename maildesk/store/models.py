@@ -116,13 +116,13 @@ class Agent(Base):
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-def only(state: str) -> dict[str, Any]:
-    """A partial index's WHERE: the tickets in one state. The timers and P7 look only at
-    open or resolved tickets; leaving the closed history (most of the table, growing for
-    ever) out of their indexes makes closing a ticket delete index entries instead of
-    inserting them at random places in huge indexes (SPEC §9)."""
-    where = text(f"state = '{state}'")
-    return {"sqlite_where": where, "postgresql_where": where}
+def only(state: str, type_: str | None = None) -> dict[str, Any]:
+    """A partial index's WHERE: the tickets in one state (and of one type). The timers and
+    P7 look only at open or resolved tickets; leaving the closed history (most of the table,
+    growing for ever) out of their indexes makes closing a ticket delete index entries
+    instead of inserting them at random places in huge indexes (SPEC §9)."""
+    where = f"state = '{state}'" + (f" AND type = '{type_}'" if type_ else "")
+    return {"sqlite_where": text(where), "postgresql_where": text(where)}
 
 
 class Ticket(Base):
@@ -134,7 +134,12 @@ class Ticket(Base):
         Index("ix_tickets_open_sla_breach", "sla_breached", "sla_due_at", **only("open")),  # T4
         Index("ix_tickets_open_assignee", "assignee_id", **only("open")),  # P7 load
         Index("ix_tickets_open_agent_public", "last_agent_public_at", **only("open")),  # T2
-        Index("ix_tickets_open_type_set", "type", "type_set_at", **only("open")),  # T3
+        # T3 reads only open feature requests (P13), so no other ticket is in its index.
+        Index(
+            "ix_tickets_open_feature_type_set",
+            "type_set_at",
+            **only("open", "nuevo_requerimiento"),
+        ),
         {"sqlite_autoincrement": True},
     )
     number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -3,7 +3,8 @@
 Closing a ticket used to insert it into seven indexes that lead with `state`, each at a
 random place among the closed history (most of the table): ~7 random pages written per
 closed ticket, two thirds of a 10 000-ticket sweep's time on SQLite (SPEC §9). Partial
-indexes hold only the tickets the timers can act on, so closing deletes entries instead.
+indexes hold only the tickets the timers can act on, so closing deletes entries instead;
+T3's holds only open feature requests, so resolving any other ticket leaves it alone.
 
 Revision ID: 0003
 Revises: 0002
@@ -26,23 +27,27 @@ OLD = {
     "ix_tickets_state_agent_public": ["state", "last_agent_public_at"],
     "ix_tickets_state_type_set": ["state", "type", "type_set_at"],
 }
+OPEN = "state = 'open'"
 NEW = {
-    "ix_tickets_resolved": ("resolved", ["resolved_at"]),
-    "ix_tickets_open_sla": ("open", ["sla_due_at"]),
-    "ix_tickets_open_sla_warn": ("open", ["sla_warned", "sla_warn_at"]),
-    "ix_tickets_open_sla_breach": ("open", ["sla_breached", "sla_due_at"]),
-    "ix_tickets_open_assignee": ("open", ["assignee_id"]),
-    "ix_tickets_open_agent_public": ("open", ["last_agent_public_at"]),
-    "ix_tickets_open_type_set": ("open", ["type", "type_set_at"]),
+    "ix_tickets_resolved": ("state = 'resolved'", ["resolved_at"]),
+    "ix_tickets_open_sla": (OPEN, ["sla_due_at"]),
+    "ix_tickets_open_sla_warn": (OPEN, ["sla_warned", "sla_warn_at"]),
+    "ix_tickets_open_sla_breach": (OPEN, ["sla_breached", "sla_due_at"]),
+    "ix_tickets_open_assignee": (OPEN, ["assignee_id"]),
+    "ix_tickets_open_agent_public": (OPEN, ["last_agent_public_at"]),
+    "ix_tickets_open_feature_type_set": (
+        f"{OPEN} AND type = 'nuevo_requerimiento'",
+        ["type_set_at"],
+    ),
 }
 
 
 def upgrade() -> None:
     for name in OLD:
         op.drop_index(name, table_name="tickets")
-    for name, (state, columns) in NEW.items():
-        where = sa.text(f"state = '{state}'")
-        op.create_index(name, "tickets", columns, sqlite_where=where, postgresql_where=where)
+    for name, (where, columns) in NEW.items():
+        clause = sa.text(where)
+        op.create_index(name, "tickets", columns, sqlite_where=clause, postgresql_where=clause)
 
 
 def downgrade() -> None:
