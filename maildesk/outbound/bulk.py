@@ -55,12 +55,12 @@ def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         rows = [{**defaults, **r} for r in rows]
     # Values in statement order; only columns with a converter are touched again.
     get = itemgetter(*names) if len(names) > 1 else (lambda r: (r[names[0]],))
+    values = [list(get(r)) for r in rows]
     convert = [
-        (i, _memo(p))
+        (i, p if isinstance(values[0][i], dict | list) else _memo(p))  # JSON: never repeats
         for i, n in enumerate(names)
         if (p := table.c[n].type.dialect_impl(dialect).bind_processor(dialect)) is not None
     ]
-    values = [list(get(r)) for r in rows]
     for i, c in convert:
         for v in values:
             v[i] = c(v[i])
@@ -81,7 +81,7 @@ def _memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
         except KeyError:
             seen[value] = out = process(value)
             return out
-        except TypeError:  # unhashable: a JSON document
+        except TypeError:  # unhashable after all
             return process(value)
 
     return convert
