@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import secrets
 import urllib.parse
@@ -42,7 +43,9 @@ def encode_header(value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76).encode(linesep=CRLF)
 
 
+@functools.lru_cache(maxsize=1024)
 def _address(name: str, addr: str) -> str:
+    """Cached: the team's and agents' names are encoded once, not for every mail."""
     return formataddr((one_line(name), one_line(addr)), charset="utf-8") if name else addr
 
 

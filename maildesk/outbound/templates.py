@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 TEMPLATE_NAMES: tuple[str, ...] = (
@@ -132,6 +133,7 @@ class Templates:
         self.language = self._checked_language(language)
         self._text_env = self._make_env(autoescape=False)
         self._html_env = self._make_env(autoescape=True)
+        self._root_pass: dict[tuple[int, str], bool] = {}
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -187,6 +189,7 @@ class Templates:
         self._languages = self._find_languages()
         self._text_env = self._make_env(autoescape=False)
         self._html_env = self._make_env(autoescape=True)
+        self._root_pass = {}
 
     # -- internals -------------------------------------------------------------------------
 
@@ -229,15 +232,29 @@ class Templates:
             )
         return language
 
-    @staticmethod
     def _render_blocks(
-        env: jinja2.Environment, path: str, context: dict[str, Any]
+        self, env: jinja2.Environment, path: str, context: dict[str, Any]
     ) -> dict[str, str]:
-        """Run the whole template once (top-level sets, extends), then each block on its own."""
+        """Each block on its own; the whole template runs first only when something outside
+        the blocks (a top-level set or macro, extends, import) can change what they see."""
         template = env.get_template(path)
         ctx = template.new_context(dict(context))
-        _drain(template.root_render_func(ctx))
+        if self._needs_root_pass(env, path):
+            _drain(template.root_render_func(ctx))
         return {name: "".join(chain[0](ctx)) for name, chain in ctx.blocks.items() if chain}
+
+    def _needs_root_pass(self, env: jinja2.Environment, path: str) -> bool:
+        """Whether the template has top-level statements other than blocks and plain output
+        (decided once per template and environment, from its syntax tree)."""
+        key = (id(env), path)
+        needs = self._root_pass.get(key)
+        if needs is None:
+            assert env.loader is not None
+            source = env.loader.get_source(env, path)[0]
+            body = env.parse(source).body
+            needs = any(not isinstance(node, (nodes.Block, nodes.Output)) for node in body)
+            self._root_pass[key] = needs
+        return needs
 
 
 def _drain(parts: Iterable[str]) -> None:

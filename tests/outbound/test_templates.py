@@ -311,6 +311,35 @@ def test_override_dir_replaces_one_file_only(
     assert custom.check() == []
 
 
+def test_override_top_level_set_macro_and_extends_reach_the_blocks(
+    tmp_path: Path, context: dict[str, dict[str, Any]]
+) -> None:
+    """Blocks render on their own, so what is defined outside them (a set, a macro, a
+    parent template) must still be seen by them."""
+    (tmp_path / "es").mkdir()
+    (tmp_path / "es" / "base.txt").write_text(
+        "{% set firma = 'Mesa de ayuda' %}"
+        "{% block subject %}Aviso {{ ticket.tag }}{% endblock %}"
+        "{% block body %}{% block saludo %}Hola{% endblock %}. {{ firma }}{% endblock %}",
+        encoding="utf-8",
+    )
+    (tmp_path / "es" / "closed.txt").write_text(
+        "{% extends 'es/base.txt' %}{% block saludo %}Adiós, {{ recipient_name }}{% endblock %}",
+        encoding="utf-8",
+    )
+    (tmp_path / "es" / "resolved.txt").write_text(
+        "{% set equipo = 'Soporte' %}{% macro tag(t) %}<{{ t.number }}>{% endmacro %}"
+        "{% block subject %}{{ tag(ticket) }}{% endblock %}"
+        "{% block body %}{{ equipo }} {{ tag(ticket) }}{% endblock %}",
+        encoding="utf-8",
+    )
+    custom = Templates(override_dir=tmp_path)
+    closed = custom.render("closed", **context["closed"])
+    assert closed == Rendered(subject="Aviso [BITAM #12]", text="Adiós, Ana Pérez. Mesa de ayuda\n")
+    resolved = custom.render("resolved", **context["resolved"])
+    assert resolved == Rendered(subject="<12>", text="Soporte <12>\n")
+
+
 def test_reload_picks_up_edited_override(
     tmp_path: Path, context: dict[str, dict[str, Any]]
 ) -> None:
