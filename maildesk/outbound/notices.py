@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from maildesk.outbound.compose import compose
@@ -107,34 +107,39 @@ def ticket_context_of(app: App, v: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_THREAD = (
+    select(Message.message_id)
+    .where(Message.ticket_number == bindparam("number"), Message.message_id.is_not(None))
+    .order_by(Message.id)
+)
+
+
 def thread_ids(s: Session, ticket_number: int) -> list[str]:
     """Message-IDs of a ticket's conversation, oldest first (for References)."""
-    rows = s.scalars(
-        select(Message.message_id)
-        .where(Message.ticket_number == ticket_number, Message.message_id.is_not(None))
-        .order_by(Message.id)
-    )
+    rows = s.scalars(_THREAD, {"number": ticket_number})
     return [r for r in rows if r]
 
 
+_DAY, _HOUR = bindparam("day_ago"), bindparam("hour_ago")
+_RECENT = (Outbox.to_addr == bindparam("to"), Outbox.created_at > _DAY)
+# Built once: constructing this statement cost more than running it.
+_GUARD = select(
+    select(Contact.suppressed_until).where(Contact.email == bindparam("to")).scalar_subquery(),
+    select(func.count(Outbox.id)).where(*_RECENT, Outbox.automatic.is_(True)).scalar_subquery(),
+    select(func.count(Outbox.id))
+    .where(*_RECENT, Outbox.template.in_(REJECTION_NOTICES), Outbox.created_at > _HOUR)
+    .scalar_subquery(),
+)
+_INSERT_OUTBOX = insert(Outbox)
+_INSERT_MESSAGE = insert(Message)
+_INSERT_EVENT = insert(Event)
+
+
 def _blocked(s: Session, app: App, to: str, template: str, now: datetime) -> str | None:
-    """Why an automatic mail to `to` must not go out now, or None (one round trip)."""
-    recent = (Outbox.to_addr == to, Outbox.created_at > now - timedelta(days=1))
-    suppressed, day, hour = s.execute(
-        select(
-            select(Contact.suppressed_until).where(Contact.email == to).scalar_subquery(),
-            select(func.count(Outbox.id))
-            .where(*recent, Outbox.automatic.is_(True))
-            .scalar_subquery(),
-            select(func.count(Outbox.id))
-            .where(
-                *recent,
-                Outbox.template.in_(REJECTION_NOTICES),
-                Outbox.created_at > now - timedelta(hours=1),
-            )
-            .scalar_subquery(),
-        )
-    ).one()
+    """Why an automatic mail to `to` must not go out now, or None (one round trip; through
+    the session, so a suppression still pending in the unit of work counts)."""
+    params = {"to": to, "day_ago": now - timedelta(days=1), "hour_ago": now - timedelta(hours=1)}
+    suppressed, day, hour = s.execute(_GUARD, params).one()
     return guard_reason(app, template, now, Guard(suppressed, day, hour))
 
 
@@ -195,14 +200,15 @@ def queue_mail(
     if automatic and to not in app.staff_addresses:
         why = _blocked(s, app, to, template, now)
         if why:
-            s.add(
-                Event(
-                    ticket_number=ticket.number if ticket else None,
-                    at=now,
-                    kind="notice_suppressed",
-                    detail=suppressed_detail(template, to, why),
-                )
-            )
+            event = {
+                "ticket_number": ticket.number if ticket else None,
+                "contact_id": None,
+                "at": now,
+                "kind": "notice_suppressed",
+                "actor": "system",
+                "detail": suppressed_detail(template, to, why),
+            }
+            s.connection().execute(_INSERT_EVENT, event)
             return None
     number = ticket.number if ticket else None
     if references is not None:
@@ -230,10 +236,13 @@ def queue_mail(
         attachments=attachments,
         record=record,
     )
-    s.add(Outbox(**out))
+    # Core INSERTs on the session's connection: no unit-of-work flush for rows nothing in
+    # this unit of work changes again (the loop guard above counts them all the same).
+    conn = s.connection()
+    conn.execute(_INSERT_OUTBOX, out)
     if msg is not None:
-        s.add(Message(**msg))
-    return Queued(out["message_id"])  # flushed with the rest of the unit of work
+        conn.execute(_INSERT_MESSAGE, msg)
+    return Queued(out["message_id"])
 
 
 def render_mail(

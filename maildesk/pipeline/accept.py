@@ -91,6 +91,9 @@ def _prepare(app: App, raw: bytes, source: str, now: datetime | None) -> _Prepar
 
 def _record(s: Session, app: App, p: _Prepared, notices: bool) -> Outcome:
     """Route and write one prepared message inside the caller's unit of work."""
+    # In a batch, what earlier mails changed through the ORM (a ticket's state, a contact's
+    # suppression) must be in the database before this one's facts are read from it.
+    s.flush()
     if p.msg is None or p.cls is None:
         qid = _quarantine_row(s, p.raw, p.source, p.error, p.now)
         log.warning("quarantined source=%s id=%s reason=%s", p.source, qid, p.error)

@@ -107,3 +107,29 @@ def test_s8_batch_listeners_hear_only_committed_outcomes(app: App) -> None:
     accept_batch(app, [(make_mail(subject=f"mail {n}"), f"b:{n}") for n in range(3)])
 
     assert seen == [3, 3, 3]
+
+
+def test_p11_batch_sees_a_ticket_closed_earlier_in_the_same_batch(app: App) -> None:
+    """An agent's #close and the customer's reply in one batch: the reply must see the
+    ticket closed (a new linked ticket, P11), not the state it had when the batch began."""
+    from tests.conftest import outbox
+
+    opened = accept_batch(app, [(make_mail(message_id="<c1@acme.example>"), "b:0")])
+    assert isinstance(opened[0], Outcome) and opened[0].ticket_number == 1
+    (note,) = [r for r in outbox(app, "agent_notification") if r.ticket_number == 1][-1:]
+    close = make_mail(
+        sender="agente1@support.example",
+        subject="Re: [BITAM #1] El reporte de ventas no carga",
+        body="#close\n",
+        in_reply_to=f"<{note.message_id}>",
+        references=f"<{note.message_id}>",
+    )
+    reply = make_mail(subject="Re: [BITAM #1] El reporte de ventas no carga", body="¿Y ahora?\n")
+
+    results = accept_batch(app, [(close, "b:1"), (reply, "b:2")])
+
+    assert _kinds(results) == [Kind.FOLLOWED_UP, Kind.TICKETED]
+    with app.db.transaction() as s:
+        first, second = s.get(Ticket, 1), s.get(Ticket, 2)
+        assert first is not None and first.state == "closed"
+        assert second is not None and second.follows_up == 1
