@@ -16,9 +16,8 @@ import functools
 import re
 import secrets
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from email.header import Header
 from email.utils import format_datetime, formataddr
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -40,7 +39,21 @@ def encode_header(value: str) -> str:
     value = one_line(value)
     if _ASCII_SAFE.match(value) and len(value) < 900:
         return value
-    return Header(value, "utf-8", maxlinelen=76).encode(linesep=CRLF)
+    return f"{CRLF} ".join(f"=?utf-8?b?{base64.b64encode(c).decode()}?=" for c in _chunks(value))
+
+
+def _chunks(value: str, limit: int = 45) -> Iterator[bytes]:
+    """UTF-8 pieces of at most `limit` bytes, never splitting a character: 45 bytes make a
+    60-character base64 text, so each encoded-word stays within RFC 2047's 75."""
+    piece = bytearray()
+    for char in value:
+        b = char.encode("utf-8")
+        if len(piece) + len(b) > limit:
+            yield bytes(piece)
+            piece.clear()
+        piece += b
+    if piece:
+        yield bytes(piece)
 
 
 @functools.lru_cache(maxsize=1024)
