@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
 from email.policy import default
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -231,7 +232,9 @@ def test_t3_reminders_day_8_and_10_once_each(committee_app: App) -> None:
         "comite@support.example",
         "comite@support.example",
     ]
-    subjects = [email.message_from_bytes(r.raw)["Subject"] for r in rows]
+    subjects = [
+        str(make_header(decode_header(email.message_from_bytes(r.raw)["Subject"]))) for r in rows
+    ]
     assert sum("8" in s for s in subjects) >= 2 and sum("10" in s for s in subjects) >= 2
     assert [e["day"] for e in _timer_events(app, number)] == [8, 10]
     assert _ticket(app, number).feature_reminders_sent == 2
