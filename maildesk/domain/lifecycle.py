@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from maildesk.errors import IllegalTransition
 
@@ -43,3 +45,23 @@ def can_transition(current: str, target: str) -> bool:
     except IllegalTransition:
         return False
     return True
+
+
+def transition_values(
+    row: Any, target: str, now: datetime, reason: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ticket columns a change of state sets (from `row`'s state, resolved_at and
+    resolution_reason), and the detail of its `state` event; raises IllegalTransition.
+    One rule for the one-ticket path (an ORM ticket) and the timers' bulk path (a row)."""
+    src, dst = check_transition(row.state, target)
+    values: dict[str, Any] = {"state": dst.value, "updated_at": now}
+    if dst is State.RESOLVED:
+        values.update(resolved_at=now, resolution_reason=reason or None)
+    elif dst is State.CLOSED:
+        values["closed_at"] = now
+        if src is State.OPEN:
+            values["resolved_at"] = row.resolved_at or now
+        values["resolution_reason"] = row.resolution_reason or reason or None
+    else:
+        values.update(resolved_at=None, resolution_reason=None)
+    return values, {"from": src.value, "to": dst.value, "reason": reason}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from maildesk.domain.lifecycle import State, check_transition
+from maildesk.domain.lifecycle import transition_values
 from maildesk.domain.sla import sla_due_at, warning_at
 from maildesk.mail.refs import clean_subject
 from maildesk.store.models import Agent, Contact, Customer, Event, Product, Ticket
@@ -143,21 +143,10 @@ def transition(
     s: Session, t: Ticket, target: str, now: datetime, actor: str, reason: str = ""
 ) -> None:
     """Change a ticket's state, or raise IllegalTransition leaving it untouched."""
-    src, dst = check_transition(t.state, target)
-    t.state = dst.value
-    t.updated_at = now
-    if dst is State.RESOLVED:
-        t.resolved_at = now
-        t.resolution_reason = reason or None
-    elif dst is State.CLOSED:
-        t.closed_at = now
-        if src is State.OPEN:
-            t.resolved_at = t.resolved_at or now
-        t.resolution_reason = t.resolution_reason or reason or None
-    elif dst is State.OPEN:
-        t.resolved_at = None
-        t.resolution_reason = None
-    add_event(s, t, now, "state", actor, **{"from": src.value, "to": dst.value, "reason": reason})
+    values, detail = transition_values(t, target, now, reason)
+    for column, value in values.items():
+        setattr(t, column, value)
+    add_event(s, t, now, "state", actor, **detail)
 
 
 _OPEN_TICKETS = (

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.orm import Session
 
-from maildesk.domain.lifecycle import State, check_transition
+from maildesk.domain.lifecycle import transition_values
 from maildesk.outbound.bulk import BulkMail, insert_many
 from maildesk.outbound.notices import ticket_context_of
 from maildesk.store.models import Agent, Contact, Customer, Event, Message, Ticket
@@ -53,25 +53,6 @@ _COLUMNS = (
     Agent.email.label("assignee_email"),
     Agent.active.label("assignee_active"),
 )
-
-
-def transition_values(
-    row: Any, target: str, now: datetime, reason: str
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The columns `pipeline.tickets.transition` sets for this change, and its `state`
-    event's detail; raises IllegalTransition like it (tests keep the two in step)."""
-    src, dst = check_transition(row.state, target)
-    values: dict[str, Any] = {"state": dst.value, "updated_at": now}
-    if dst is State.RESOLVED:
-        values.update(resolved_at=now, resolution_reason=reason or None)
-    elif dst is State.CLOSED:
-        values["closed_at"] = now
-        if src is State.OPEN:
-            values["resolved_at"] = row.resolved_at or now
-        values["resolution_reason"] = row.resolution_reason or reason or None
-    else:
-        values.update(resolved_at=None, resolution_reason=None)
-    return values, {"from": src.value, "to": dst.value, "reason": reason}
 
 
 class Batch:

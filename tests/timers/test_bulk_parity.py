@@ -1,23 +1,22 @@
-"""The batched sweep re-states a few things the one-ticket code does (a transition's
-columns, a notice's ticket context, T1's transcript, a stored row); these tests keep each
-pair identical, on SQLite and PostgreSQL, so neither can drift from the other."""
+"""The batched sweep re-states a few things the one-ticket code does (a notice's ticket
+context, T1's transcript, a stored row); these tests keep each pair identical, on SQLite
+and PostgreSQL, so neither can drift from the other. (A transition's columns are one rule,
+domain.lifecycle.transition_values, used by both.)"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import insert, select
 
 from maildesk.app import App
-from maildesk.errors import IllegalTransition
 from maildesk.outbound.bulk import insert_many
 from maildesk.outbound.notices import ticket_context, ticket_context_of
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.tickets import transition
 from maildesk.store.models import Event, Ticket
-from maildesk.timers.batch import Batch, transition_values
+from maildesk.timers.batch import Batch
 from maildesk.timers.lifecycle import T1
 from maildesk.timers.sla import T4_BREACH
 from maildesk.views import transcript_text
@@ -35,48 +34,6 @@ def _ticket(app: App, **values: Any) -> int:
         for k, v in values.items():
             setattr(t, k, v)
     return number
-
-
-@pytest.mark.parametrize(
-    ("state", "target", "reason_before"),
-    [
-        ("open", "resolved", None),
-        ("open", "closed", None),
-        ("open", "closed", "out_of_scope"),
-        ("resolved", "closed", "fixed"),
-        ("resolved", "closed", None),
-        ("resolved", "open", "fixed"),
-    ],
-)
-def test_p6_bulk_transition_sets_what_pipeline_transition_sets(
-    app: App, state: str, target: str, reason_before: str | None
-) -> None:
-    resolved_at = NOW + timedelta(hours=1) if state == "resolved" else None
-    a = _ticket(app, state=state, resolved_at=resolved_at, resolution_reason=reason_before)
-    b = _ticket(app, state=state, resolved_at=resolved_at, resolution_reason=reason_before)
-    cols = ("state", "updated_at", "resolved_at", "closed_at", "resolution_reason")
-    with app.db.transaction() as s:
-        t = s.get(Ticket, a)
-        assert t is not None
-        transition(s, t, target, LATER, "system", "why")
-    with app.db.transaction() as s:
-        t = s.get(Ticket, b)
-        assert t is not None
-        values, detail = transition_values(t, target, LATER, "why")
-        for k, v in values.items():
-            setattr(t, k, v)
-        assert detail == {"from": state, "to": target, "reason": "why"}
-    with app.db.transaction() as s:
-        ta, tb = s.get(Ticket, a), s.get(Ticket, b)
-        assert [getattr(ta, c) for c in cols] == [getattr(tb, c) for c in cols]
-
-
-def test_p11_bulk_transition_refuses_to_leave_closed(app: App) -> None:
-    number = _ticket(app, state="closed")
-    with app.db.transaction() as s:
-        t = s.get(Ticket, number)
-        with pytest.raises(IllegalTransition):
-            transition_values(t, "open", LATER, "")
 
 
 def test_t4_bulk_ticket_context_is_queue_mails(app: App) -> None:
