@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Ingest throughput by corpus size, SQLite, 2 CPUs "
             f"({time.strftime('%Y-%m-%d')}, load {os.getloadavg()[0]:.1f} at the end)"
         )
-        throughput_png(series, args.plot, title)
+        throughput_png(series, args.plot, title, TARGET_RATE)
         print(f"   plot written to {args.plot}")
     return 0
 

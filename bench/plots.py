@@ -41,14 +41,21 @@ def latency_png(latencies_ms: list[float], path: Path, title: str, target_ms: fl
     plt.close(fig)
 
 
-def throughput_png(series: dict[str, list[tuple[int, float]]], path: Path, title: str) -> None:
-    """msg/s against corpus size, one line per system."""
+def throughput_png(
+    series: dict[str, list[tuple[int, float]]], path: Path, title: str, target: float | None = None
+) -> None:
+    """msg/s against corpus size, one line per system, and the target."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, points in series.items():
         xs, ys = zip(*sorted(points), strict=True)
         ax.plot(xs, ys, marker="o", label=name)
+    sizes = sorted({n for points in series.values() for n, _ in points})
     ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
+    if target is not None:
+        ax.axhline(target, color="#c44e52", linestyle="--", label=f"target {target:.0f} msg/s")
     ax.set_xlabel("mails in the corpus")
     ax.set_ylabel("mails per second (wall)")
     ax.set_ylim(bottom=0)
