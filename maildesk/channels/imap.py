@@ -1,8 +1,9 @@
 """IMAP consumer: moves raw mail from a mailbox into the pipeline, then files it.
 
-A channel only moves bytes: it hands each message to `accept(raw, source)` and,
-only after that returns (the recording transaction committed), moves the UID
-to the folder named by `outcome.folder_role`. A crash between commit and MOVE
+A channel only moves bytes: it hands each message to `accept(raw, source)` (or each
+fetched batch to `accept_batch`, one transaction for the batch) and, only after that
+returns (the recording transaction committed), moves the UID to the folder named by
+`outcome.folder_role`. A crash between commit and MOVE
 just means the message is offered again, which the pipeline absorbs (R1).
 
 Reliability (SPEC §8): reconnect with capped exponential backoff and jitter;
@@ -237,7 +238,8 @@ class ImapConsumer:
         """The batch in one accept_batch call; poison messages go straight to quarantine."""
         assert self.accept_batch is not None
         fresh = [(uid, raw) for uid, raw in fetched if not self._poisoned(uid)]
-        results = self.accept_batch([(raw, self._source(uid)) for uid, raw in fresh])
+        items = [(raw, self._source(uid)) for uid, raw in fresh]
+        results = self.accept_batch(items) if items else []
         settled = dict(zip((uid for uid, _ in fresh), results, strict=True))
         for uid, raw in fetched:
             folder = self._settle(uid, raw, settled.get(uid))
