@@ -121,8 +121,8 @@ def test_registry_not_toml_is_a_clear_error() -> None:
 def test_p2_cloud_space_moving_between_contacts_in_one_import(make_app, tmp_path) -> None:
     app = make_app()
     import_registry_file(app.db, _write(tmp_path, REGISTRY))
-    moved = REGISTRY.replace(
-        'cloud_space = "acme-prod" }', 'cloud_space = "acme-old" }'
-    ).replace('cloud_space = "acme-test"', 'cloud_space = "acme-prod"')
+    moved = REGISTRY.replace('cloud_space = "acme-prod" }', 'cloud_space = "acme-old" }').replace(
+        'cloud_space = "acme-test"', 'cloud_space = "acme-prod"'
+    )
     report = import_registry_file(app.db, _write(tmp_path, moved, "m.toml"))
     assert set(report.changed) == {"contact ana@acme.example", "contact luis@acme.example"}

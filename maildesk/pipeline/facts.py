@@ -30,9 +30,7 @@ _DUPLICATE = select(Inbox.id).where(Inbox.message_key == bindparam("key")).limit
 _CONTACT = (
     select(Contact.id, Customer.id, Customer.support_until)
     .join(Customer, Contact.customer_id == Customer.id)
-    .where(
-        Contact.email == bindparam("email"), Contact.active.is_(True), Customer.active.is_(True)
-    )
+    .where(Contact.email == bindparam("email"), Contact.active.is_(True), Customer.active.is_(True))
 )
 _TICKET_REF = select(Ticket.customer_id, Ticket.state).where(Ticket.number == bindparam("number"))
 _STORED_IDS = select(Message.message_id, Message.ticket_number).where(
