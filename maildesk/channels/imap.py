@@ -59,6 +59,7 @@ class ImapSettings:
     idle: bool = True
     poll_seconds: float = 60
     batch_size: int = 100
+    batch_bytes: int = 16 * 1024 * 1024  # bodies fetched (and written) together, at most
     idle_renew_seconds: float = 25 * 60  # RFC 2177: servers may drop IDLE after 29 min
     timeout: float = 30
     ssl_context: ssl.SSLContext | None = None
@@ -206,6 +207,17 @@ class ImapConsumer:
             return handled
 
     def _handle_batch(self, client: IMAPClient, batch: list[int]) -> int:
+        """Sizes first, then the bodies in parts of at most `batch_bytes` (a mail bigger
+        than that alone): a batch of big mails is never all in memory at once."""
+        sizes = client.fetch(batch, [b"RFC822.SIZE"])
+        handled = 0
+        for part in _by_size(batch, sizes, self.settings.batch_bytes):
+            if self._stop.is_set():
+                break
+            handled += self._handle_part(client, part)
+        return handled
+
+    def _handle_part(self, client: IMAPClient, batch: list[int]) -> int:
         self.fetches += 1
         self.max_fetch = max(self.max_fetch, len(batch))
         data = client.fetch(batch, [b"BODY.PEEK[]"])
@@ -385,6 +397,20 @@ class ImapConsumer:
             responses = client.idle_done()  # raises if the connection is gone
             self._set_state("connected", "new mail" if woke else "")
         _has_news(responses[1] if isinstance(responses, tuple) else [])
+
+
+def _by_size(uids: list[int], sizes: dict[int, Any], budget: int) -> list[list[int]]:
+    """`uids` in order, cut into parts whose RFC822.SIZE adds up to at most `budget`."""
+    parts: list[list[int]] = [[]]
+    total = 0
+    for uid in uids:
+        size = int((sizes.get(uid) or {}).get(b"RFC822.SIZE", 0))
+        if parts[-1] and total + size > budget:
+            parts.append([])
+            total = 0
+        parts[-1].append(uid)
+        total += size
+    return [p for p in parts if p]
 
 
 def _has_news(responses: list[Any]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import socket
 import threading
 import time
@@ -371,6 +372,31 @@ def test_r1_500_messages_in_batches_each_once(
         assert sum(rec.batches) == 500 and max(rec.batches) == 50
     assert dovecot.folder_count(None, "Processed") == 500
     assert dovecot.folder_count(None, "INBOX") == 0
+    consumer._disconnect()
+
+
+def test_s9_big_mails_fetched_and_offered_a_few_at_a_time(
+    dovecot: Dovecot, offer: Callable[[Recorder], dict]
+) -> None:
+    """A batch of big mails is cut by size (batch_bytes), so they are never all in memory
+    at once; order and exactly-once filing are kept."""
+    rec = Recorder()
+    padding = "Lorem ipsum dolor sit amet.\n" * 11_000  # ~300 KB a mail
+    big = []
+    for n in range(5):
+        m = email.message_from_bytes(mail(n))
+        m.set_payload(m.get_payload() + padding)
+        big.append(m.as_bytes())
+    dovecot.append_many(None, big)
+    kw = offer(rec)
+    consumer = ImapConsumer(settings(dovecot, batch_bytes=700_000), rec, **kw)
+
+    assert consumer.run_once() == 5
+    assert rec.numbers() == [0, 1, 2, 3, 4]
+    assert consumer.max_fetch == 2 and consumer.fetches == 3  # bodies: 2 + 2 + 1
+    if kw:
+        assert rec.batches == [2, 2, 1]
+    assert dovecot.folder_count(None, "Processed") == 5
     consumer._disconnect()
 
 
