@@ -51,6 +51,8 @@ def new_ticket(
         last_customer_at=last_customer_at,
     )
     recompute_sla(app, t)
+    if assignee is not None:
+        _forget_loads(s)  # P7's counts in this unit of work no longer hold
     t.assignee = assignee or pick_assignee(s, t)  # before the INSERT: one statement fewer
     if t.assignee is not None:
         t.assignee.last_assigned_at = now
@@ -144,6 +146,7 @@ def transition(
 ) -> None:
     """Change a ticket's state, or raise IllegalTransition leaving it untouched."""
     values, detail = transition_values(t, target, now, reason)
+    _forget_loads(s)  # open-ticket counts (P7) change with the state
     for column, value in values.items():
         setattr(t, column, value)
     add_event(s, t, now, "state", actor, **detail)
@@ -161,21 +164,37 @@ _CATALOGUE = select(Product.versions).where(Product.name == bindparam("name"))
 
 def pick_assignee(s: Session, t: Ticket) -> Agent | None:
     """P7: least-loaded agent skilled in the ticket's type (and product, when the agent
-    lists products); ties go to whoever was assigned least recently. One query: each
-    agent with its count of open tickets (index ix_tickets_assignee_state)."""
-    rows = s.execute(_AGENT_LOADS).all()
+    lists products); ties go to whoever was assigned least recently.
+
+    One query per unit of work: each agent with its count of open tickets (partial index
+    ix_tickets_open_assignee), kept in `s.info` and counted on as this unit of work opens
+    tickets (an IMAP batch opens dozens); any other change of state or assignee in it
+    forgets the counts (`_forget_loads`)."""
+    loads: dict[int, list[Any]] | None = s.info.get(_LOADS)
+    if loads is None:
+        loads = s.info[_LOADS] = {a.id: [n, a] for a, n in s.execute(_AGENT_LOADS).all()}
     candidates = [
         (n, a)
-        for a, n in rows
+        for n, a in loads.values()
         if t.type in a.skills and (not a.products or (t.product and t.product in a.products))
     ]
     if not candidates:
         return None
     epoch = datetime.min.replace(tzinfo=t.created_at.tzinfo)
-    return min(candidates, key=lambda c: (c[0], c[1].last_assigned_at or epoch, c[1].id))[1]
+    chosen = min(candidates, key=lambda c: (c[0], c[1].last_assigned_at or epoch, c[1].id))[1]
+    loads[chosen.id][0] += 1  # the ticket being opened
+    return chosen
+
+
+_LOADS = "maildesk.agent_loads"
+
+
+def _forget_loads(s: Session) -> None:
+    s.info.pop(_LOADS, None)
 
 
 def assign(s: Session, t: Ticket, agent: Agent | None, now: datetime, actor: str) -> None:
+    _forget_loads(s)
     previous = t.assignee.email if t.assignee else None
     t.assignee = agent
     t.updated_at = now

@@ -4,6 +4,7 @@ nothing (SPEC §8), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -133,3 +134,34 @@ def test_p11_batch_sees_a_ticket_closed_earlier_in_the_same_batch(app: App) -> N
         first, second = s.get(Ticket, 1), s.get(Ticket, 2)
         assert first is not None and first.state == "closed"
         assert second is not None and second.follows_up == 1
+
+
+def test_p7_batch_spreads_new_tickets_by_load(make_app: Any, registry_file: Any) -> None:
+    """Tickets opened in one batch count toward the agents' loads as they are assigned."""
+    from maildesk.pipeline.accept import accept
+    from maildesk.pipeline.tickets import transition
+    from maildesk.registry import import_registry_file
+    from tests.conftest import NOW
+
+    app = make_app(
+        agents=[
+            {"email": "s1@support.example", "name": "S1", "skills": ["soporte"]},
+            {"email": "s2@support.example", "name": "S2", "skills": ["soporte"]},
+        ]
+    )
+    import_registry_file(app.db, registry_file)
+    for n in range(3):  # s1, s2, then s1 again (a tie goes to the longest idle)
+        accept(app, make_mail(subject=f"antes {n}"), f"a:{n}", NOW + timedelta(minutes=n))
+    with app.db.transaction() as s:
+        for number in (1, 3):
+            transition(s, s.get(Ticket, number), "resolved", NOW, "test")  # loads: s1 0, s2 1
+    items = [(make_mail(subject=f"tema {n}"), f"b:{n}") for n in range(4)]
+
+    results = accept_batch(app, items)
+
+    assert _kinds(results) == [Kind.TICKETED] * 4
+    with app.db.transaction() as s:
+        got = [s.get(Ticket, n).assignee.email for n in range(4, 8)]  # type: ignore[union-attr]
+    # 0/1 -> s1; 1/1 tie -> s2 (idle longer); 1/2 -> s1; 2/2 tie -> s2. Counts that did
+    # not grow within the batch would give s1 every time.
+    assert got == ["s1@support.example", "s2@support.example"] * 2
