@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.engine import Engine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,6 +36,7 @@ from maildesk.store.db import Database  # noqa: E402
 from maildesk.store.models import Inbox, Message, Outbox, Ticket  # noqa: E402
 from tests.conftest import REGISTRY, make_mail  # noqa: E402
 from tests.servers.dovecot import Dovecot, dovecot_available  # noqa: E402
+from tests.servers.postgres import throwaway_schema  # noqa: E402
 from tests.servers.smtp_sink import Received, SmtpSink  # noqa: E402
 from tests.test_daemon import CUSTOMER, daemon_config, write_config  # noqa: E402
 
@@ -346,17 +346,8 @@ def _database(db: str, work: Path) -> Iterator[str]:
         return
     if db != "postgresql":
         raise ValueError(f"unknown database {db!r}")
-    schema = f"faults_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with throwaway_schema(PG_URL, "faults") as url:
+        yield url
 
 
 # -- counting -----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ MAILDESK_TEST_DATABASE_URL is set), an App wired to it, a registry, and a mail b
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -13,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from maildesk.app import App
 from maildesk.config import config_from_dict
 from maildesk.registry import import_registry_file
 from maildesk.store.db import Database
 from maildesk.store.models import Outbox
+from tests.servers.postgres import throwaway_schema
 
 pytest_plugins = ["tests.servers.fixtures"]
 
@@ -72,17 +72,8 @@ def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
         path = Path(request.getfixturevalue("tmp_path")) / "maildesk.db"
         yield f"sqlite:///{path}"
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with throwaway_schema(PG_URL, "t") as url:
+        yield url
 
 
 AGENTS = [
