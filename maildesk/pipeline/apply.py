@@ -7,7 +7,7 @@ so a crash leaves all of it or none of it (transactional outbox).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, joinedload
@@ -166,6 +166,29 @@ def notify_agents(
         )
 
 
+def queue_unsupported_version(
+    s: Session,
+    app: App,
+    t: Ticket,
+    contact: Contact,
+    supported: list[str],
+    now: datetime,
+    **threading: Any,
+) -> None:
+    """P15: tell the customer who opened `t` that its product version is out of support."""
+    queue_mail(
+        s,
+        app,
+        template="unsupported_version",
+        to=contact.email,
+        now=now,
+        ticket=t,
+        recipient_name=contact.name,
+        context={"version": t.product_version, "supported_versions": supported},
+        **threading,
+    )
+
+
 def create_ticket(
     s: Session,
     app: App,
@@ -202,17 +225,8 @@ def create_ticket(
     refs = [msg.message_id] if msg.message_id else []
     supported = unsupported_version(s, t, now)
     if supported is not None and acknowledge:
-        queue_mail(
-            s,
-            app,
-            template="unsupported_version",
-            to=contact.email,
-            now=now,
-            ticket=t,
-            in_reply_to=msg.message_id,
-            references=refs,
-            recipient_name=contact.name,
-            context={"version": t.product_version, "supported_versions": supported},
+        queue_unsupported_version(
+            s, app, t, contact, supported, now, in_reply_to=msg.message_id, references=refs
         )
     if acknowledge:
         template = decision.notice or "acknowledgement"

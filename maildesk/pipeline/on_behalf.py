@@ -46,7 +46,7 @@ def open_on_behalf(
 ) -> Ticket:
     """Open the ticket, store the agent's text as its first message, assign it to the agent,
     and acknowledge to the customer. Agents are not notified: the author already knows."""
-    from maildesk.pipeline.apply import store_message
+    from maildesk.pipeline.apply import queue_unsupported_version, store_message
 
     product = pick_product(contact.customer, f"{msg.subject}\n{body}")
     t = new_ticket(s, app, contact, msg.subject, product, now, assignee=agent)
@@ -68,15 +68,7 @@ def open_on_behalf(
         context={"missing_phone": not contact.phone},
     )
     if supported is not None:
-        queue_mail(
-            s,
-            app,
-            template="unsupported_version",
-            to=contact.email,
-            now=now,
-            ticket=t,
-            auto_submitted="auto-generated",
-            recipient_name=contact.name,
-            context={"version": t.product_version, "supported_versions": supported},
+        queue_unsupported_version(
+            s, app, t, contact, supported, now, auto_submitted="auto-generated"
         )
     return t
