@@ -10,7 +10,7 @@ Rendering and composing are `notices.build_mail`, the same as for one mail.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from maildesk.outbound.notices import (
     Guard,
     build_mail,
     guard_reason,
+    guard_windows,
     render_mail,
     support_context,
     suppressed_detail,
@@ -115,7 +116,7 @@ class BulkMail:
             return
         for addr in todo:
             self._guards[addr] = Guard()
-        day_ago, hour_ago = self.now - timedelta(days=1), self.now - timedelta(hours=1)
+        day_ago, hour_ago = guard_windows(self.now)
         for start in range(0, len(todo), 500):  # bounded IN lists
             part = todo[start : start + 500]
             counts = select(

@@ -135,10 +135,17 @@ _INSERT_MESSAGE = insert(Message)
 _INSERT_EVENT = insert(Event)
 
 
+def guard_windows(now: datetime) -> tuple[datetime, datetime]:
+    """Since when the loop guards count: the daily cap a day back, the rejection-notice
+    rate (R5) an hour back. One definition for the one-mail and the bulk paths."""
+    return now - timedelta(days=1), now - timedelta(hours=1)
+
+
 def _blocked(s: Session, app: App, to: str, template: str, now: datetime) -> str | None:
     """Why an automatic mail to `to` must not go out now, or None (one round trip; through
     the session, so a suppression still pending in the unit of work counts)."""
-    params = {"to": to, "day_ago": now - timedelta(days=1), "hour_ago": now - timedelta(hours=1)}
+    day_ago, hour_ago = guard_windows(now)
+    params = {"to": to, "day_ago": day_ago, "hour_ago": hour_ago}
     suppressed, day, hour = s.execute(_GUARD, params).one()
     return guard_reason(app, template, now, Guard(suppressed, day, hour))
 
