@@ -68,7 +68,10 @@ def run(
             started = "daemon started" in d.log()
             d.kill9()
             left = env.inbox()
-            d = env.start_daemon(ready=False)
+            # Restarted and running before anything else: with nothing left to ingest the
+            # drain returns at once, and a SIGTERM during start-up (before the daemon's
+            # handlers exist) would end it by the signal, not by its clean stop.
+            d = env.start_daemon()
             env.drain(timeout, settle=3.0)  # rows the killed sender claimed wait for the lease
             rc, took = d.term()
             if rc != 0:
