@@ -11,8 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maildesk.errors import Unparseable
+from maildesk.mail.charsets import decode_bytes
+from maildesk.mail.htmltext import html_to_text
 from maildesk.mail.inbound import Inbound
-from maildesk.mail.parse import decode_bytes, html_to_text, parse, safe_filename
+from maildesk.mail.mime import safe_filename
+from maildesk.mail.parse import parse
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.eml"))

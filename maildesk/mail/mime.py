@@ -1,0 +1,198 @@
+"""The MIME tree of a parsed message -> body text candidates and attachments.
+
+Walks with caps on depth and part count (a hostile mail cannot make us descend or allocate
+without bound), decodes payloads without the stdlib's extra full-size copies, and names
+attachments by a basename that can never be a path.
+"""
+
+from __future__ import annotations
+
+import binascii
+import email.message
+import re
+
+from maildesk.mail.b64 import decode_base64
+from maildesk.mail.charsets import decode_bytes
+from maildesk.mail.elide import Elided
+from maildesk.mail.headers import decode_header_value
+from maildesk.mail.htmltext import html_to_text
+from maildesk.mail.inbound import Attachment
+
+MAX_DEPTH = 32  # multipart nesting we descend into; deeper parts are dropped (defect)
+MAX_PARTS = 500  # leaf parts we look at
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def content_type(msg: email.message.Message) -> str:
+    try:
+        return msg.get_content_type().lower()
+    except Exception:
+        return "text/plain"
+
+
+class Walker:
+    """Collects the body text candidates and attachments, with depth and part caps."""
+
+    def __init__(self, defects: list[str], elided: Elided | None = None) -> None:
+        self.defects = defects
+        self.elided = elided
+        self.plain: str | None = None
+        self.html: email.message.Message | None = None  # decoded only if no text/plain
+        self.attachments: list[Attachment] = []
+        self.parts = 0
+
+    def body_text(self) -> str:
+        if self.plain is not None:
+            return self.plain
+        if self.html is not None:
+            return html_to_text(_decode_text(self.html, self.defects, self.elided))
+        return ""
+
+    def walk(self, part: email.message.Message, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            self.defects.append(f"mime: nesting deeper than {MAX_DEPTH} levels ignored")
+            return
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            if self.parts == MAX_PARTS + 1:
+                self.defects.append(f"mime: more than {MAX_PARTS} parts, rest ignored")
+            return
+        ctype = content_type(part)
+        payload = part.get_payload()
+        if ctype == "message/delivery-status":
+            self._attach_blocks(part, ctype)
+            return
+        if ctype.startswith("message/") and (
+            ctype == "message/rfc822" or isinstance(payload, list)
+        ):
+            self._attach_message(part)
+            return
+        if isinstance(payload, list):
+            for sub in payload:
+                if isinstance(sub, email.message.Message):
+                    self.walk(sub, depth + 1)
+            return
+        self._leaf(part, ctype)
+
+    def _leaf(self, part: email.message.Message, ctype: str) -> None:
+        filename = _filename(part)
+        try:
+            disposition = (part.get_content_disposition() or "").lower()
+        except Exception:
+            disposition = ""
+        is_attachment = disposition == "attachment" or filename is not None
+        if not is_attachment and ctype in ("text/plain", "text/html"):
+            if ctype == "text/plain" and self.plain is None:
+                self.plain = _decode_text(part, self.defects, self.elided)
+                return
+            if ctype == "text/html" and self.html is None:
+                self.html = part
+                return
+            if ctype == "text/html" or disposition == "inline" or not disposition:
+                return  # alternative renderings / extra inline text are not attachments
+        data = _payload_bytes(part, self.elided)
+        self.attachments.append(Attachment(safe_filename(filename), ctype, data))
+
+    def _attach_message(self, part: email.message.Message) -> None:
+        payload = part.get_payload()
+        data = b""
+        if isinstance(payload, list) and payload:
+            data = _as_bytes(payload[0], self.elided)
+        elif isinstance(payload, str):
+            data = _payload_bytes(part, self.elided)
+        self.attachments.append(Attachment("message.eml", "message/rfc822", data))
+
+    def _attach_blocks(self, part: email.message.Message, ctype: str) -> None:
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            data = b"\n".join(_as_bytes(block, self.elided).lstrip(b"\r\n") for block in payload)
+        else:
+            data = _payload_bytes(part, self.elided)
+        self.attachments.append(Attachment("delivery-status.txt", ctype, data))
+
+
+def _as_bytes(msg: email.message.Message, elided: Elided | None = None) -> bytes:
+    if elided is not None:
+        elided.restore_tree(msg)
+    try:
+        return msg.as_bytes()
+    except Exception:
+        try:
+            return msg.as_string().encode("utf-8", "surrogateescape")
+        except Exception:
+            return b""
+
+
+def _payload_bytes(part: email.message.Message, elided: Elided | None = None) -> bytes:
+    payload = part.get_payload()
+    cte_header = str(part.get("content-transfer-encoding", "")).lower()
+    if isinstance(payload, str) and cte_header.strip() == "base64":
+        # Not get_payload(decode=True): it makes two or three full-size copies first.
+        if elided is not None and elided.holds(payload):
+            pieces = elided.pieces(payload)  # read from the raw mail, not restored
+        else:
+            try:
+                return binascii.a2b_base64(payload)
+            except (binascii.Error, ValueError):
+                pieces = [payload]  # bad padding, stray bytes or 8-bit text: repair below
+        try:
+            if cte_header == "base64":  # what the stdlib would repair: repaired the same way
+                return decode_base64(pieces)
+            if len(pieces) > 1:  # " base64 ": the stdlib leaves it alone when a2b fails
+                return binascii.a2b_base64(b"".join(_ascii(p) for p in pieces))
+        except (binascii.Error, UnicodeEncodeError):
+            pass
+    if elided is not None:
+        elided.restore_tree(part)
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return payload.encode("ascii", "surrogateescape")
+    return b""
+
+
+def _ascii(piece: str | memoryview) -> bytes:
+    return piece.encode("ascii") if isinstance(piece, str) else piece.tobytes()
+
+
+def _filename(part: email.message.Message) -> str | None:
+    """The part's name from Content-Disposition filename or Content-Type name, decoded."""
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = None
+    if name is None:
+        return None
+    return decode_header_value(name)
+
+
+def safe_filename(name: str | None) -> str:
+    """A basename that can never be a path: no separators, `..`, NUL or control chars."""
+    if not name:
+        return "attachment.bin"
+    name = _CONTROL.sub("", name).replace("\\", "/")
+    name = name.rsplit("/", 1)[-1].strip().strip(".").strip()
+    name = name.replace("..", "_")
+    if name.startswith("."):  # no hidden files
+        name = name.lstrip(".")
+    return name[:255] or "attachment.bin"
+
+
+def _decode_text(
+    part: email.message.Message, defects: list[str], elided: Elided | None = None
+) -> str:
+    try:
+        declared = part.get_content_charset()
+    except Exception:
+        declared = None
+    declared = declared or None
+    data = _payload_bytes(part, elided)
+    if declared in ("us-ascii", "ascii") and not data.isascii():
+        declared = None  # the default when absent; 8-bit bytes prove it wrong anyway
+    return decode_bytes(data, declared, defects, "charset")
