@@ -10,7 +10,6 @@ Threads, each with one job and all stopped by one event:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import os
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("maildesk.daemon")
 
 STOP_TIMEOUT = 8.0  # SPEC §8: exit within 10 s of SIGTERM; keep margin for interpreter exit
-EX_OSERR = 71
 
 #: Config sections SIGHUP applies in place; the rest need a restart (we say so in the log).
 RELOADABLE = (
@@ -506,22 +504,7 @@ def _bounded(fn: Callable[[], None], timeout: float, what: str) -> None:
         log.warning("daemon: %s did not finish in time", what)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """`maildesk run`: foreground daemon; exit 0 after SIGTERM/SIGINT, 1 if a worker died."""
-    from maildesk.cli import _app
-
-    app = _app(args, prepare=False)
-    daemon = Daemon(app, config_path=args.config)
-    try:
-        rc = daemon.run_forever()
-    except OSError as exc:  # e.g. the listener's port is taken
-        log.error("cannot start: %s", exc)
-        return EX_OSERR
-    _exit_when_stuck(rc)
-    return rc
-
-
-def _exit_when_stuck(rc: int) -> None:
+def exit_when_stuck(rc: int) -> None:
     """A timer sweep still running in APScheduler's (non-daemon) pool would hold up the
     interpreter's exit past systemd's stop timeout: wait a little, then leave regardless
     (its transaction rolls back; timers are idempotent and run again at the next start)."""

@@ -4,9 +4,6 @@ customer's calendar (P9: 7x24 customers count wall-clock hours), never re-derive
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,7 +16,7 @@ from maildesk.store.models import Customer, Ticket
 if TYPE_CHECKING:
     from maildesk.app import App
 
-__all__ = ["DEFAULT_PERIOD", "cmd_sla_report", "format_report", "sla_report"]
+__all__ = ["DEFAULT_PERIOD", "format_report", "sla_report"]
 
 #: Compliance period when no --since is given.
 DEFAULT_PERIOD = timedelta(days=30)
@@ -189,21 +186,3 @@ def format_report(report: dict[str, Any]) -> str:
             ],
         )
     return "\n".join(out)
-
-
-def cmd_sla_report(args: argparse.Namespace) -> int:
-    """`maildesk sla report [--json] [--since ISO]`: a naive --since is local business time."""
-    from maildesk.cli import _app
-
-    app = _app(args)
-    now = app.now()
-    since = args.since
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=app.calendar.tz)
-    report = sla_report(app, now, since)
-    if args.json:
-        json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
-        print()
-    else:
-        print(format_report(report))
-    return 0

@@ -19,8 +19,8 @@ import pytest
 
 from maildesk.cli import main
 from maildesk.domain.calendar import BusinessCalendar
+from tests.cli.helpers import write_config
 from tests.conftest import REGISTRY, make_mail
-from tests.test_cli import _config
 
 AGENT = "agente1@support.example"
 
@@ -46,7 +46,7 @@ class Mailboxes:
 
 @pytest.fixture
 def md(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch):
-    cfg = _config(tmp_path, db_url)
+    cfg = write_config(tmp_path, db_url)
     (tmp_path / "registry.toml").write_text(REGISTRY, encoding="utf-8")
 
     def run(*argv: str, stdin: bytes | None = None) -> str:

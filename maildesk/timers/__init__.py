@@ -6,8 +6,6 @@ one instant changes nothing the second time and a daemon that was down catches u
 
 from __future__ import annotations
 
-import argparse
-import sys
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,7 +17,7 @@ from maildesk.timers.sweep import Action, Timer, TimerReport, Units, local, swee
 if TYPE_CHECKING:
     from maildesk.app import App
 
-__all__ = ["TIMERS", "Action", "TimerReport", "cmd_timers_run", "run_timers", "summary"]
+__all__ = ["TIMERS", "Action", "TimerReport", "run_timers", "summary"]
 
 #: Order matters: T2 resolves before T4 looks at open tickets; a breach supersedes a warning.
 TIMERS: tuple[Timer, ...] = (T1, T2, T3, T4_BREACH, T4_WARN)
@@ -61,20 +59,3 @@ def summary(app: App, report: TimerReport) -> str:
     head = "dry run, nothing written: " if report.dry_run else ""
     tz = app.calendar.timezone
     return f"{head}timers as of {local(app, report.now)} ({tz}): " + ", ".join(parts)
-
-
-def cmd_timers_run(args: argparse.Namespace) -> int:
-    """`maildesk timers run [--now ISO8601] [--dry-run]`: a naive --now is local business time."""
-    from maildesk.cli import _app
-
-    app = _app(args)
-    now: datetime = args.now or app.now()
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=app.calendar.tz)
-    report = run_timers(app, now, dry_run=args.dry_run)
-    for action in report.actions:
-        print(action.line())
-    for error in report.errors:
-        print(f"error: {error}", file=sys.stderr)
-    print(summary(app, report))
-    return 1 if report.errors else 0

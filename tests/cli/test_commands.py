@@ -9,58 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from maildesk.cli import main
+from tests.cli.helpers import write_config
 from tests.conftest import REGISTRY, make_mail
-
-
-def _config(tmp_path: Path, db_url: str, extra: str = "") -> Path:
-    cfg = tmp_path / "maildesk.toml"
-    cfg.write_text(
-        f"""
-[support]
-address = "customerservice@support.example"
-subject_prefix = "BITAM"
-[database]
-url = "{db_url}"
-[inbound]
-mode = "none"
-[outbound]
-mode = "maildir"
-maildir = "{tmp_path / "outbox"}"
-[[agents]]
-email = "agente1@support.example"
-name = "Agente Uno"
-skills = ["soporte"]
-{extra}
-""",
-        encoding="utf-8",
-    )
-    return cfg
-
-
-@pytest.fixture
-def cli(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch):
-    cfg = _config(tmp_path, db_url)
-    reg = tmp_path / "registry.toml"
-    reg.write_text(REGISTRY, encoding="utf-8")
-
-    def run(*argv: str, stdin: bytes | None = None) -> tuple[int, str, str]:
-        import io
-
-        out, err = io.StringIO(), io.StringIO()
-        monkeypatch.setattr(sys, "stdout", out)
-        monkeypatch.setattr(sys, "stderr", err)
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        code = main(["--config", str(cfg), *argv])
-        monkeypatch.undo()
-        return code, out.getvalue(), err.getvalue()
-
-    assert run("db", "upgrade")[0] == 0
-    assert run("registry", "import", str(reg))[0] == 0
-    return run
 
 
 def test_cli_ingest_file_then_tickets_list_and_show_json(cli, tmp_path: Path) -> None:
@@ -144,7 +95,7 @@ def test_cli_ingest_unparseable_exit_65_kept_in_quarantine(cli, tmp_path: Path) 
 
 
 def test_cli_ingest_database_unavailable_exit_75(tmp_path: Path) -> None:
-    cfg = _config(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    cfg = write_config(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
     mail = tmp_path / "m.eml"
     mail.write_bytes(make_mail())
     assert main(["--config", str(cfg), "ingest", str(mail)]) == 75

@@ -1,0 +1,84 @@
+"""Every command and option of `maildesk`, declared with argparse alone.
+
+A command's handler is named as "module:function" inside this package and imported only
+when the command runs: `--help` and `--version` must not pay for SQLAlchemy, the daemon and
+the templates (about 1 s here). The handlers' modules import downward as usual.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+
+from maildesk import __version__
+
+
+def _command(
+    parent: Any, name: str, handler: str, help: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    sp: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help, **kwargs)
+    sp.set_defaults(handler=handler)
+    return sp
+
+
+def _group(sub: Any, name: str, help: str) -> Any:
+    gp = sub.add_parser(name, help=help, description=help)
+    return gp.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="maildesk", description="Email-first support ticketing.")
+    p.add_argument("--version", action="version", version=f"maildesk {__version__}")
+    p.add_argument("--config", help="config file (default: $MAILDESK_CONFIG, ./maildesk.toml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug lines to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _command(sub, "run", "run:cmd_run", "run the daemon in the foreground")
+    sp = _command(sub, "ingest", "ingest:cmd_ingest", "one RFC 5322 message through the pipeline")
+    sp.add_argument("file", nargs="?", help="message file, or - for stdin (default)")
+
+    timers = _group(sub, "timers", "policy timers T1–T5")
+    sp = _command(timers, "run", "timers:cmd_run", "run every timer once")
+    sp.add_argument("--now", type=datetime.fromisoformat, help="as of this ISO 8601 instant")
+    sp.add_argument("--dry-run", action="store_true", help="show what would happen")
+
+    outbox = _group(sub, "outbox", "outgoing mail")
+    _command(outbox, "flush", "outbox:cmd_flush", "send what is due, once")
+
+    db = _group(sub, "db", "database")
+    _command(db, "upgrade", "db:cmd_upgrade", "create or migrate the schema")
+
+    reg = _group(sub, "registry", "customers, contacts, products")
+    sp = _command(reg, "import", "registry:cmd_import", "import a registry file (all-or-nothing)")
+    sp.add_argument("file")
+    sp.add_argument("--dry-run", action="store_true", help="show changes without writing")
+
+    tickets = _group(sub, "tickets", "tickets")
+    sp = _command(tickets, "list", "tickets:cmd_list", "list tickets")
+    sp.add_argument("--state", choices=("open", "resolved", "closed"))
+    sp.add_argument("--json", action="store_true")
+    sp = _command(tickets, "show", "tickets:cmd_show", "show one ticket")
+    sp.add_argument("number", type=int)
+    sp.add_argument("--json", action="store_true")
+
+    sla = _group(sub, "sla", "SLA")
+    sp = _command(sla, "report", "sla:cmd_report", "SLA status report")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--since", type=datetime.fromisoformat, help="period start (ISO 8601)")
+
+    _command(
+        sub,
+        "check",
+        "check:cmd_check",
+        "validate config, templates, database, IMAP/SMTP reachability",
+    )
+    sp = _command(
+        sub,
+        "quarantine",
+        "quarantine:cmd_quarantine",
+        "messages that failed: list, or replay after a fix",
+    )
+    sp.add_argument("action", choices=("list", "replay"))
+    sp.add_argument("id", nargs="?", type=int)
+    return p

@@ -1,0 +1,25 @@
+"""`maildesk timers run [--now ISO8601] [--dry-run]`: T1–T5 once, as the daemon runs them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+from maildesk.cli.common import open_app
+from maildesk.timers import run_timers, summary
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """A naive --now is local business time."""
+    with open_app(args) as app:
+        now: datetime = args.now or app.now()
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=app.calendar.tz)
+        report = run_timers(app, now, dry_run=args.dry_run)
+        for action in report.actions:
+            print(action.line())
+        for error in report.errors:
+            print(f"error: {error}", file=sys.stderr)
+        print(summary(app, report))
+        return 1 if report.errors else 0
