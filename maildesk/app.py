@@ -16,7 +16,7 @@ from sqlalchemy import select
 from maildesk.config import Config, read_secret
 from maildesk.domain.calendar import BusinessCalendar
 from maildesk.mail.msgid import make_message_id, verify_message_id
-from maildesk.pipeline.outcome import Outcome
+from maildesk.pipeline.outcome import Ingested, Outcome
 from maildesk.store.db import Database
 from maildesk.store.models import Agent, Setting
 
@@ -32,6 +32,8 @@ class App:
         self.calendar_24x7 = BusinessCalendar.always(c.timezone)
         # Called with every inbound Outcome (metrics, waking the sender); never raise.
         self.outcome_listeners: list[Callable[[Outcome], None]] = []
+        # Called with each message's outcome and timings (the metrics' histograms).
+        self.ingest_listeners: list[Callable[[Ingested], None]] = []
 
     @cached_property
     def staff_addresses(self) -> frozenset[str]:

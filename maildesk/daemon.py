@@ -69,7 +69,7 @@ class Daemon:
         self.app = app
         self.config_path = config_path
         self.stop_event = threading.Event()
-        self.metrics = Metrics()
+        self.metrics = Metrics(self.gauges)
         self.consumer: ImapConsumer | None = None
         self.lock: MailboxLock | None = None
         self.listener: Any = None
@@ -97,8 +97,9 @@ class Daemon:
             self.app.prepare()
         _ = self.app.templates  # broken override templates fail the start, not the first mail
         self.app.outcome_listeners.append(self._on_outcome)
+        self.app.ingest_listeners.append(self.metrics.ingested)
         if cfg.metrics.listen:
-            self.metrics_server = MetricsServer(cfg.metrics.listen, self.render_metrics)
+            self.metrics_server = MetricsServer(cfg.metrics.listen, self.metrics)
             self.metrics_server.start()
         self._spawn("maildesk-sender", self._sender_loop)
         self._start_scheduler()
@@ -137,6 +138,8 @@ class Daemon:
             self.metrics_server.stop()
         if self._on_outcome in self.app.outcome_listeners:
             self.app.outcome_listeners.remove(self._on_outcome)
+        if self.metrics.ingested in self.app.ingest_listeners:
+            self.app.ingest_listeners.remove(self.metrics.ingested)
         log.info("daemon stopped")
 
     def request_stop(self) -> None:
@@ -369,6 +372,7 @@ class Daemon:
                 transport.close()
         self.metrics.add("maildesk_outbox_sent_total", report.sent)
         self.metrics.add("maildesk_outbox_failed_total", report.failed)
+        self.metrics.delivered(report.latencies)
         if report.sent or report.retried or report.failed:
             log.info(
                 "outbox sent=%d retry_later=%d failed=%d%s",
@@ -411,6 +415,7 @@ class Daemon:
         if report.flush is not None:
             self.metrics.add("maildesk_outbox_sent_total", report.flush.sent)
             self.metrics.add("maildesk_outbox_failed_total", report.flush.failed)
+            self.metrics.delivered(report.flush.latencies)
         for action in report.actions:
             log.info("timer %s", action.line())
         for error in report.errors:
@@ -473,11 +478,13 @@ class Daemon:
         self.app.calendar_24x7 = BusinessCalendar.always(c.timezone)
 
     # -- metrics -------------------------------------------------------------------------
-    def render_metrics(self) -> str:
+    def gauges(self) -> dict[str, float | None]:
+        """Read at each scrape; a value unknown right now (database down) is left out
+        rather than reported as 0."""
         try:
             pending: float | None = pending_count(self.app)
         except MaildeskError:
-            pending = None  # database down: leave the gauge out rather than report 0
+            pending = None
         gauges: dict[str, float | None] = {"maildesk_outbox_pending": pending}
         if self.consumer is not None:
             gauges["maildesk_imap_connected"] = (
@@ -486,7 +493,10 @@ class Daemon:
             gauges["maildesk_imap_standby"] = (
                 1 if self.lock is not None and self.lock.standby else 0
             )
-        return self.metrics.render(gauges)
+        return gauges
+
+    def render_metrics(self) -> str:
+        return self.metrics.render()
 
     # -- helpers -------------------------------------------------------------------------
     def _spawn(self, name: str, target: Callable[[], None]) -> None:

@@ -375,7 +375,8 @@ def test_s8_poison_message_quarantined_and_the_rest_go_on(
         (q,) = s.scalars(select(Quarantine))
         assert "bug triggered by this message" in q.error
     # SPEC §8: three failures, then quarantine (the good mails of its batch were not held up)
-    assert d.metrics.inbound["quarantined"] == 1 and d.metrics.inbound["error"] == 3
+    assert d.metrics.value("maildesk_inbound_total", outcome="quarantined") == 1
+    assert d.metrics.value("maildesk_inbound_total", outcome="error") == 3
 
 
 @pytest.mark.imap
@@ -437,18 +438,27 @@ def test_metrics_endpoint_counts_smtp_listener_outcomes(
 
     def scrape() -> str:
         with urllib.request.urlopen(url, timeout=5) as resp:
-            assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            assert resp.headers["Content-Type"].startswith("text/plain; version=")
             return resp.read().decode()
 
     def drained() -> str | None:
         text = scrape()
-        return text if "maildesk_outbox_pending 0" in text else None
+        sent = re.search(r"^maildesk_outbox_sent_total [1-9]", text, re.M)
+        return text if "maildesk_outbox_pending 0" in text and sent else None
 
     text = wait_until(drained, 10, "an empty outbox")
-    assert 'maildesk_inbound_total{outcome="ticketed"} 1' in text
-    sent = re.search(r"^maildesk_outbox_sent_total (\d+)$", text, re.M)
+    assert 'maildesk_inbound_total{outcome="ticketed"} 1.0' in text
+    sent = re.search(r"^maildesk_outbox_sent_total (\d+)\.0$", text, re.M)
     assert sent and int(sent.group(1)) >= 1  # the acknowledgement (+ the agent's notice)
     assert "# TYPE maildesk_sla_breaches_total counter" in text
+    # histograms people alert on, one observation per mail / delivery
+    assert "maildesk_ingest_duration_seconds_count 1.0" in text
+    assert "maildesk_mail_age_at_acknowledgement_seconds_count 1.0" in text
+    delivered = re.search(r"^maildesk_outbox_delivery_latency_seconds_count (\d+)\.0$", text, re.M)
+    assert delivered and int(delivered.group(1)) == int(sent.group(1))
+    # the standard process metrics
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds"):
+        assert re.search(rf"^{name} \d", text, re.M), name
 
 
 # -- locks, notify ---------------------------------------------------------------------------

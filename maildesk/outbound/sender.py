@@ -147,6 +147,8 @@ class FlushReport:
     retried: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    #: Seconds from each delivered mail's queueing to its delivery (the metrics' histogram).
+    latencies: list[float] = field(default_factory=list)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -307,9 +309,11 @@ def flush(
                 results.append((row.id, error, permanent))
                 if error:
                     report.errors.append(f"{row.to_addr}: {error}")
-            for result in _finish_patiently(app, results, now):
+            sent_at = now or datetime.now(UTC)
+            for row, result in zip(rows, _finish_patiently(app, results, now), strict=False):
                 if result == "sent":
                     report.sent += 1
+                    report.latencies.append((sent_at - row.created_at).total_seconds())
                 elif result == "retry":
                     report.retried += 1
                 elif result == "failed":

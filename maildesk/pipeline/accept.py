@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from maildesk.mail.inbound import Inbound
 from maildesk.mail.parse import parse
 from maildesk.pipeline.apply import apply_decision, record_inbound
 from maildesk.pipeline.facts import gather, message_key
-from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.outcome import Ingested, Kind, Outcome
 from maildesk.pipeline.route import route
 from maildesk.store.blobs import store_blob
 from maildesk.store.models import Quarantine
@@ -139,6 +140,7 @@ def accept(
 
     notices=False: a rejection is recorded but no notice is queued, for channels that
     refuse in-protocol (the SMTP listener's 550 makes the sending MTA bounce already)."""
+    started = time.monotonic()
     app.warm()  # cached facts are loaded outside the unit of work
     p = _prepare(app, raw, source, now)
     try:
@@ -147,7 +149,7 @@ def accept(
     except IntegrityError as exc:
         outcome = _raced(exc, p)
     _logged(p, outcome)
-    return _told(app, outcome)
+    return _told(app, outcome, p, time.monotonic() - started)
 
 
 def accept_batch(app: App, items: Sequence[tuple[bytes, str]]) -> list[Outcome | Exception]:
@@ -159,6 +161,7 @@ def accept_batch(app: App, items: Sequence[tuple[bytes, str]]) -> list[Outcome |
     time through `accept`, so a bug costs only its own message. Raises TemporaryFailure when
     the database fails: the channel files none of the batch (anything already committed
     is offered again later and absorbed as a duplicate, R1)."""
+    started = time.monotonic()
     app.warm()
     prepared = [_prepare(app, raw, source, None) for raw, source in items]
     try:
@@ -169,9 +172,10 @@ def accept_batch(app: App, items: Sequence[tuple[bytes, str]]) -> list[Outcome |
     except Exception as exc:
         log.info("batch of %d rolled back (%r); taking it one message at a time", len(items), exc)
         return [_accept_alone(app, raw, source) for raw, source in items]
+    share = (time.monotonic() - started) / max(len(items), 1)
     for p, outcome in zip(prepared, outcomes, strict=True):
         _logged(p, outcome)
-        _told(app, outcome)
+        _told(app, outcome, p, share)
     return list(outcomes)
 
 
@@ -184,8 +188,16 @@ def _accept_alone(app: App, raw: bytes, source: str) -> Outcome | Exception:
         return exc
 
 
-def _told(app: App, outcome: Outcome) -> Outcome:
+def _told(app: App, outcome: Outcome, p: _Prepared, seconds: float) -> Outcome:
     """Tell the listeners (metrics, the sender's wake-up); a listener's bug stops nothing."""
+    if app.ingest_listeners:
+        dated = p.msg.date if p.msg is not None else None
+        item = Ingested(outcome, seconds, dated, p.now, datetime.now(UTC))
+        for timing in app.ingest_listeners:
+            try:
+                timing(item)
+            except Exception:
+                log.exception("ingest listener failed")
     for listener in app.outcome_listeners:
         try:
             listener(outcome)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -30,3 +31,19 @@ class Outcome:
         if self.kind is Kind.QUARANTINED:
             return "quarantine"
         return "processed"
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """One message's outcome with its timings, for the metrics (`App.ingest_listeners`)."""
+
+    outcome: Outcome
+    seconds: float  # time through the pipeline to the commit (a batch's share per message)
+    dated: datetime | None  # the mail's Date header, None when absent
+    received_at: datetime  # when maildesk took the mail in
+    written_at: datetime  # when its transaction committed (its notices queued)
+
+    @property
+    def acknowledged(self) -> bool:
+        """A new ticket: its acknowledgement was queued in that transaction."""
+        return self.outcome.kind is Kind.TICKETED and not self.outcome.duplicate
