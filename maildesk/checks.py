@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from maildesk.errors import MaildeskError
+from maildesk.store.db import describe
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -60,10 +61,14 @@ def _check_app(
     else:
         out(True, "templates", "all templates parse")
     try:
-        if app.db.is_current():
+        if app.db.exists():
             out(True, "database", "reachable, schema present")
         else:
-            fail("database", "reachable but no schema: run `maildesk db upgrade`")
+            fail(
+                "database",
+                f"no maildesk database at {describe(cfg.database.url)}: "
+                "run `maildesk db upgrade` to create it",
+            )
     except MaildeskError as exc:
         fail("database", str(exc))
     if not cfg.require_authenticated_agents:

@@ -11,6 +11,10 @@ class ConfigError(MaildeskError):
     """The configuration is invalid; the message names the key and the file."""
 
 
+class NoDatabase(ConfigError):
+    """The configured database does not exist, and the command may not create one."""
+
+
 class RegistryError(MaildeskError):
     """A registry file is invalid; the message names the offending row."""
 

@@ -439,13 +439,14 @@ def test_cli_timers_run_now(app: App, tmp_path: Path, capsys: pytest.CaptureFixt
     args = ["--config", config, "timers", "run", "--now", "2026-11-30T12:00", "--dry-run"]
     assert main(args) == 0  # a naive --now is local business time
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == line and out[-1].startswith("dry run, nothing written:")
+    assert out[0] == line and out[-2].startswith("dry run, nothing written:")
+    assert out[-1].startswith("database: ") and out[-1].endswith("(dry run: nothing written)")
     assert _ticket(app, number).state == "resolved"
 
     assert main(["--config", config, "timers", "run", "--now", "2026-11-30T18:00:00Z"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == line
-    assert "1 closed (T1)" in out[-1] and "outbox sent" in out[-1]
+    assert "1 closed (T1)" in out[-2] and "outbox sent" in out[-2]
     assert _ticket(app, number).state == "closed"
 
 

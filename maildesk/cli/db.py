@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 
 from maildesk.cli.common import EX_OK, open_app
+from maildesk.store.db import describe
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    with open_app(args) as app:
-        print(f"database schema is up to date ({app.cfg.database.url.split('@')[-1]})")
+    """One of the two commands that may create a database (with `run`); says which it did."""
+    with open_app(args, create=True, prepare=False) as app:
+        existed = app.db.exists()
+        app.prepare()
+        where = describe(app.cfg.database.url)
+    print(f"database schema is up to date: {where}" if existed else f"created database {where}")
     return EX_OK

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from maildesk.cli.common import EX_DATAERR, EX_OK, EX_USAGE, open_app
+from maildesk.cli.common import EX_DATAERR, EX_OK, EX_USAGE, open_app, wrote_to
 from maildesk.pipeline.accept import accept_or_quarantine
 from maildesk.pipeline.outcome import Kind
 
@@ -24,6 +24,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         source = f"ingest:{args.file}"
     with open_app(args) as app:
         outcome = accept_or_quarantine(app, raw, source)
-    number = f" #{outcome.ticket_number}" if outcome.ticket_number else ""
-    print(f"{outcome.kind.value}{number}: {outcome.reason}")
+        number = f" #{outcome.ticket_number}" if outcome.ticket_number else ""
+        print(f"{outcome.kind.value}{number}: {outcome.reason}")
+        wrote_to(app)
     return EX_DATAERR if outcome.kind is Kind.QUARANTINED else EX_OK

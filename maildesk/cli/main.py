@@ -10,7 +10,13 @@ from collections.abc import Callable, Sequence
 
 from maildesk.cli.common import EX_CONFIG, EX_DATAERR, EX_TEMPFAIL
 from maildesk.cli.parser import build_parser
-from maildesk.errors import ConfigError, MaildeskError, RegistryError, TemporaryFailure
+from maildesk.errors import (
+    ConfigError,
+    MaildeskError,
+    NoDatabase,
+    RegistryError,
+    TemporaryFailure,
+)
 
 
 def _handler(name: str) -> Callable[[argparse.Namespace], int]:
@@ -36,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return _handler(args.handler)(args)
+    except NoDatabase as exc:
+        print(f"maildesk: {exc}", file=sys.stderr)
+        return EX_CONFIG
     except ConfigError as exc:
         print(f"maildesk: config error: {exc}", file=sys.stderr)
         return EX_CONFIG

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from maildesk.cli.common import EX_OK, open_app
+from maildesk.cli.common import EX_OK, open_app, wrote_to
 from maildesk.views import quarantine_list, quarantine_replay
 
 
@@ -22,6 +22,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             print(f"({len(rows)} in quarantine)")
             return EX_OK
         results = quarantine_replay(app, args.id)
-    for qid, outcome in results:
-        print(f"{qid}: {outcome}")
+        for qid, outcome in results:
+            print(f"{qid}: {outcome}")
+        wrote_to(app)
     return EX_OK

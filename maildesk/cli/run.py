@@ -13,7 +13,7 @@ log = logging.getLogger("maildesk.daemon")
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Exit 0 after SIGTERM/SIGINT, 1 if a worker died, 71 if it cannot start."""
-    with open_app(args, prepare=False) as app:
+    with open_app(args, create=True, prepare=False) as app:
         daemon = Daemon(app, config_path=args.config)
         try:
             rc = daemon.run_forever()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from datetime import datetime
 
-from maildesk.cli.common import open_app
+from maildesk.cli.common import open_app, wrote_to
 from maildesk.timers import run_timers, summary
 
 
@@ -22,4 +22,5 @@ def cmd_run(args: argparse.Namespace) -> int:
         for error in report.errors:
             print(f"error: {error}", file=sys.stderr)
         print(summary(app, report))
+        wrote_to(app, dry_run=args.dry_run)
         return 1 if report.errors else 0

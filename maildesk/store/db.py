@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +43,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL, absolute (relative URLs are relative to the working
+    directory); None for an in-memory database or another backend."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
+        return None
+    return Path(u.database).absolute()
+
+
+def describe(url: str) -> str:
+    """The database as an operator names it: a SQLite file's absolute path, else the URL
+    with its password masked."""
+    file = sqlite_file(url)
+    if file is not None:
+        return str(file)
+    return make_url(url).render_as_string(hide_password=True)
 
 
 class Database:
@@ -92,6 +110,15 @@ class Database:
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
             raise TemporaryFailure(f"database unavailable: {exc.orig}") from exc
+
+    def exists(self) -> bool:
+        """True when a maildesk schema is there. Unlike `is_current`, never creates a SQLite
+        file by connecting to it (a command run in the wrong folder must not leave an empty
+        database behind)."""
+        file = sqlite_file(self.url)
+        if file is not None and not file.exists():
+            return False
+        return self.is_current()
 
     def is_current(self) -> bool:
         """True when the schema exists (used by `check` and friendly errors)."""
