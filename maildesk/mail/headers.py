@@ -27,11 +27,15 @@ _MSGID_BRACKETED = re.compile(r"<([^<>]*)>")
 RawIndex = dict[str, list[str]]
 
 
-def raw_index(msg: email.message.Message) -> RawIndex:
-    """Lower-cased name -> unfolded header texts (8-bit bytes decoded), built once."""
+def raw_index(msg: email.message.Message, *, likely: str | None = None) -> RawIndex:
+    """Lower-cased name -> unfolded header texts (8-bit bytes decoded), built once.
+
+    `likely` is the body's charset, tried for raw 8-bit bytes that are neither utf-8 nor
+    Western text (a KOI8-R subject is too short to guess from).
+    """
     index: RawIndex = {}
     for name, value in msg.raw_items():
-        index.setdefault(str(name).strip().lower(), []).append(_raw_header_text(value))
+        index.setdefault(str(name).strip().lower(), []).append(_raw_header_text(value, likely))
     return index
 
 
@@ -40,15 +44,15 @@ def first_raw(index: RawIndex, name: str) -> str:
     return values[0] if values else ""
 
 
-def _raw_header_text(value: object) -> str:
-    """Undo the parser's surrogateescape: raw 8-bit bytes as utf-8, else windows-1252."""
+def _raw_header_text(value: object, likely: str | None) -> str:
+    """Undo the parser's surrogateescape: raw 8-bit bytes as utf-8, else as `charsets` says."""
     if not isinstance(value, str):
         value = str(value)
     text = value
     if not value.isascii():
         data = value.encode("ascii", "surrogateescape") if _has_surrogates(value) else None
         if data is not None:
-            text = decode_bytes(data, None, [], "header")
+            text = decode_bytes(data, None, [], "header", likely=likely)
     return _FOLD.sub("", text).replace("\x00", "")
 
 

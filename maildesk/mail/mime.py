@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import email.message
+import mimetypes
 import re
 
 from maildesk.mail.b64 import decode_base64
@@ -17,6 +18,7 @@ from maildesk.mail.elide import Elided
 from maildesk.mail.headers import decode_header_value
 from maildesk.mail.htmltext import html_to_text
 from maildesk.mail.inbound import Attachment
+from maildesk.mail.tnef import is_tnef, unpack
 
 MAX_DEPTH = 32  # multipart nesting we descend into; deeper parts are dropped (defect)
 MAX_PARTS = 500  # leaf parts we look at
@@ -38,7 +40,9 @@ class Walker:
         self.defects = defects
         self.elided = elided
         self.plain: str | None = None
+        self.text_part: email.message.Message | None = None  # the one `plain` came from
         self.html: email.message.Message | None = None  # decoded only if no text/plain
+        self.tnef_body: str | None = None  # Outlook's winmail.dat body, the last resort
         self.attachments: list[Attachment] = []
         self.parts = 0
 
@@ -47,7 +51,13 @@ class Walker:
             return self.plain
         if self.html is not None:
             return html_to_text(_decode_text(self.html, self.defects, self.elided))
-        return ""
+        return self.tnef_body or ""
+
+    @property
+    def charset(self) -> str | None:
+        """The body's declared charset: raw 8-bit header bytes are most likely in it too."""
+        part = self.text_part or self.html
+        return _declared_charset(part) if part is not None else None
 
     def walk(self, part: email.message.Message, depth: int) -> None:
         if depth > MAX_DEPTH:
@@ -85,6 +95,7 @@ class Walker:
         if not is_attachment and ctype in ("text/plain", "text/html"):
             if ctype == "text/plain" and self.plain is None:
                 self.plain = _decode_text(part, self.defects, self.elided)
+                self.text_part = part
                 return
             if ctype == "text/html" and self.html is None:
                 self.html = part
@@ -93,6 +104,20 @@ class Walker:
                 return  # alternative renderings / extra inline text are not attachments
         data = _payload_bytes(part, self.elided)
         self.attachments.append(Attachment(safe_filename(filename), ctype, data))
+        if is_tnef(ctype, filename, data):
+            self._unpack_tnef(data)
+
+    def _unpack_tnef(self, data: bytes) -> None:
+        """winmail.dat's files join the mail's attachments (the .dat itself stays too)."""
+        content = unpack(data, self.defects)
+        for name, blob in content.files:
+            safe = safe_filename(name)
+            guessed = mimetypes.guess_type(safe, strict=False)[0]
+            self.attachments.append(Attachment(safe, guessed or "application/octet-stream", blob))
+        if content.rtf is not None:
+            self.attachments.append(Attachment("message.rtf", "application/rtf", content.rtf))
+        if content.body and self.tnef_body is None:
+            self.tnef_body = content.body
 
     def _attach_message(self, part: email.message.Message) -> None:
         payload = part.get_payload()
@@ -184,14 +209,17 @@ def safe_filename(name: str | None) -> str:
     return name[:255] or "attachment.bin"
 
 
+def _declared_charset(part: email.message.Message) -> str | None:
+    try:
+        return part.get_content_charset() or None
+    except Exception:
+        return None
+
+
 def _decode_text(
     part: email.message.Message, defects: list[str], elided: Elided | None = None
 ) -> str:
-    try:
-        declared = part.get_content_charset()
-    except Exception:
-        declared = None
-    declared = declared or None
+    declared = _declared_charset(part)
     data = _payload_bytes(part, elided)
     if declared in ("us-ascii", "ascii") and not data.isascii():
         declared = None  # the default when absent; 8-bit bytes prove it wrong anyway

@@ -60,13 +60,13 @@ def parse(raw: bytes) -> Inbound:
     if not msg.keys():
         raise Unparseable("no header fields")
 
-    index = raw_index(msg)
-    headers = decoded_headers(index)
-    from_pairs = addresses(index, "from")
-    from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
     walker = Walker(defects, elided)
     walker.walk(msg, 0)
     text = walker.body_text().replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    index = raw_index(msg, likely=walker.charset)
+    headers = decoded_headers(index)
+    from_pairs = addresses(index, "from")
+    from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
 
     return Inbound(
         raw=raw,
