@@ -7,6 +7,7 @@ No I/O beyond reading the config file and the secret files it names.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -142,6 +143,11 @@ class SecurityConfig:
     trusted_authserv_ids: list[str] = field(default_factory=list)
     require_authenticated_agents: bool | None = None  # None: true iff trusted ids are set
     secret_file: str = ""
+    # Hosts (IP addresses or networks) whose mail to our SMTP/LMTP listener went through a
+    # trusted MTA's authentication first; "ingest" trusts what `maildesk ingest` is given.
+    # Mail from anyone else reaching maildesk directly: no Authentication-Results believed.
+    trusted_relays: list[str] = field(default_factory=list)
+    internal_hops: int = 0  # Received: fields our own hops add after the authenticating MTA
 
 
 @dataclass
@@ -287,6 +293,7 @@ def _validate(cfg: Config) -> None:
         for skill in agent.skills:
             if skill not in TYPES:
                 raise ConfigError(f"{f}: agents[{i}].skills: unknown type {skill!r}")
+    _validate_security(cfg.security, f)
     for name in ("password_file",):
         for section, sub in (("inbound.imap", cfg.inbound.imap), ("outbound", cfg.outbound)):
             used = (section == "inbound.imap" and cfg.inbound.mode == "imap") or (
@@ -294,6 +301,21 @@ def _validate(cfg: Config) -> None:
             )
             if used and getattr(sub, name) and not cfg.path(getattr(sub, name)).exists():
                 raise ConfigError(f"{f}: {section}.{name}: no such file")
+
+
+def _validate_security(sec: SecurityConfig, f: str) -> None:
+    if sec.internal_hops < 0:
+        raise ConfigError(f"{f}: security.internal_hops must be 0 or more")
+    for i, relay in enumerate(sec.trusted_relays):
+        if relay == "ingest":
+            continue
+        try:
+            ipaddress.ip_network(relay, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{f}: security.trusted_relays[{i}]: {relay!r} is neither an IP address or "
+                'network nor "ingest"'
+            ) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

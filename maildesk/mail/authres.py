@@ -1,10 +1,21 @@
-"""Deciding whether an agent mail is authenticated, from `Authentication-Results` (§4).
+"""Deciding whether an agent mail is authenticated, from `Authentication-Results` (§4, §10).
 
 Agents steer tickets by mail, so a forged From: would let anyone close or reassign tickets.
-We trust only what *our own* receiving servers wrote (`trusted_authserv_ids`): anyone can
-add an `Authentication-Results` header claiming anything, so headers from other
-authserv-ids are ignored entirely. Deployment note (RFC 8601 §5): the border MTA must
-strip incoming headers that carry its own authserv-id, otherwise a sender can forge those.
+Anyone can write an `Authentication-Results` header claiming anything, including the name of
+our own MX, so a header counts only when all of these hold (SPEC §10, RFC 8601 §5):
+
+- it sits in the *receiving hop's zone*: above the first `Received:` field (or above the
+  first `Received:` after `internal_hops` of our own, e.g. Dovecot LMTP's). Every header a
+  sender writes is below the `Received:` our MX prepends on arrival, so position is the one
+  thing a sender cannot forge;
+- its authserv-id equals one of `trusted_authserv_ids` exactly (case-insensitively, never
+  quoted, no trailing dot);
+- the hop that handed the mail to maildesk is trusted to have written it (`hop_trusted`):
+  when maildesk's own listener or `ingest` receives the mail from a peer that is not a
+  configured relay, maildesk itself is the receiving hop and nothing it was given counts.
+
+Headers claiming a trusted authserv-id that fail these tests are returned in
+`AuthVerdict.ignored`, so the caller can record the attempt.
 
 Headers are parsed with the `authres` package; when it rejects a header (Microsoft 365
 writes some without an authserv-id, other servers write odd syntax) a tolerant parser
@@ -27,15 +38,21 @@ from dataclasses import dataclass, field
 
 import authres
 
+from maildesk.mail.inbound import Inbound
+
 NO_TRUSTED = "no Authentication-Results from a trusted server"
 
 
 @dataclass(frozen=True)
 class AuthVerdict:
-    """Whether to obey the mail, and a reason fit for logs and the refusal notice."""
+    """Whether to obey the mail, and a reason fit for logs and the refusal notice.
+
+    `ignored`: authserv-ids of headers that claimed a trusted server but were disregarded
+    (outside the receiving hop's zone, or handed over by an untrusted hop)."""
 
     ok: bool
     reason: str
+    ignored: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,20 +159,92 @@ def _tolerant(value: str) -> _Header | None:
     return _Header(head[0], tuple(results))
 
 
+_AUTHSERV_ID = re.compile(r"([^\s;()\"\\]+)(?=[\s;(]|\Z)")
+
+
+def _skip_comments(text: str) -> str:
+    """The text after leading white space and (nested) comments."""
+    i, depth = 0, 0
+    while i < len(text):
+        ch = text[i]
+        if depth:
+            if ch == "\\":
+                i += 1
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+        elif ch == "(":
+            depth = 1
+        elif not ch.isspace():
+            break
+        i += 1
+    return text[i:]
+
+
+def authserv_id(text: str) -> str | None:
+    """The authserv-id as written (a bare token), or None: a quoted-string id is never
+    matched against the trusted list (SPEC §10), since `"mx.example.com"` is not how our
+    servers write it and unquoting would let anyone's header pass as theirs."""
+    match = _AUTHSERV_ID.match(_skip_comments(text))
+    if match is None or "=" in match.group(1):
+        return None
+    return match.group(1)
+
+
 def _parse(value: object) -> _Header | None:
     """Parse one header value; None when it cannot be attributed to any authserv-id."""
     try:
         text = re.sub(r"\r?\n[ \t]*|\r", " ", str(value))
     except Exception:
         return None
+    server = authserv_id(text)
+    if server is None:
+        return None
     try:
-        return _via_package(text)
+        return _Header(server, _via_package(text).results)
     except Exception:
         pass
     try:
-        return _tolerant(text)
+        header = _tolerant(text)
     except Exception:  # pragma: no cover - belt and braces: never crash on a header
         return None
+    return None if header is None else _Header(server, header.results)
+
+
+def receiving_hop_zone(
+    names: Sequence[str], values: Sequence[str], internal_hops: int = 0
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Split `Authentication-Results` values into (inside, outside) the receiving hop's zone.
+
+    `names` are the mail's header names in order (lower-cased), `values` its
+    Authentication-Results values in order. Inside: those above the first `Received:` field
+    after `internal_hops` of them (our own later hops, which add their `Received:` above)."""
+    inside: list[str] = []
+    outside: list[str] = []
+    received = 0
+    k = 0
+    for name in names:
+        if name == "received":
+            received += 1
+        elif name == "authentication-results" and k < len(values):
+            (inside if received <= internal_hops else outside).append(values[k])
+            k += 1
+    outside.extend(values[k:])
+    return tuple(inside), tuple(outside)
+
+
+def claimed_trusted(
+    values: Sequence[str], trusted_authserv_ids: Collection[str]
+) -> tuple[str, ...]:
+    """Authserv-ids of the headers among `values` that claim to be from a trusted server."""
+    trusted = {t.strip().lower() for t in trusted_authserv_ids if t and t.strip()}
+    claimed = []
+    for value in values:
+        header = _parse(value)
+        if header is not None and header.authserv_id.lower() in trusted:
+            claimed.append(header.authserv_id)
+    return tuple(dict.fromkeys(claimed))
 
 
 def agent_mail_authenticated(
@@ -170,7 +259,7 @@ def agent_mail_authenticated(
     seen_trusted = False
     for value in header_values or ():
         header = _parse(value)
-        if header is None or header.authserv_id.strip().lower() not in trusted:
+        if header is None or header.authserv_id.lower() not in trusted:
             continue
         seen_trusted = True
         results.extend((header.authserv_id, r) for r in header.results)
@@ -186,8 +275,9 @@ def agent_mail_authenticated(
             return AuthVerdict(False, f"{server} reports dmarc=fail for {hfrom}")
     for server, r in results:
         if r.method == "dmarc" and r.result == "pass":
+            # header.from is what DMARC evaluated: without it, the pass may be for any domain.
             hfrom = _norm_domain(r.props.get("header.from", ""))
-            if not hfrom or hfrom == domain:
+            if hfrom and hfrom == domain:
                 return AuthVerdict(True, f"{server} reports dmarc=pass for {domain}")
     for server, r in results:
         if r.method == "dkim" and r.result == "pass":
@@ -199,3 +289,19 @@ def agent_mail_authenticated(
     return AuthVerdict(
         False, f"trusted servers show neither dmarc=pass nor aligned dkim=pass for {domain}"
     )
+
+
+def authenticate_agent_mail(
+    msg: Inbound, trusted_authserv_ids: Collection[str], *, internal_hops: int = 0
+) -> AuthVerdict:
+    """§4/§10: the verdict from the headers of the receiving hop's zone only; what claimed a
+    trusted server outside that zone (or came through an untrusted hop) is `ignored`."""
+    values = msg.headers.get("authentication-results", ())
+    if msg.hop_trusted:
+        inside, outside = receiving_hop_zone(msg.header_names, values, internal_hops)
+    else:
+        inside, outside = (), tuple(values)
+    from_domain = msg.from_addr.rpartition("@")[2]
+    verdict = agent_mail_authenticated(inside, trusted_authserv_ids, from_domain)
+    ignored = claimed_trusted(outside, trusted_authserv_ids)
+    return AuthVerdict(verdict.ok, verdict.reason, ignored) if ignored else verdict

@@ -48,6 +48,11 @@ class Inbound:
     attachments: tuple[Attachment, ...] = ()
     defects: tuple[str, ...] = ()
     delivered_to: tuple[str, ...] = field(default=())  # Delivered-To / X-Original-To / envelope
+    header_names: tuple[str, ...] = ()  # lower-cased, in order: where Received: fields sit
+    # False when maildesk itself received the mail from a hop it does not trust to have
+    # authenticated it (its listener's unlisted peers, `ingest`): then no
+    # Authentication-Results in it are believed (SPEC §10). Set by the pipeline from the source.
+    hop_trusted: bool = True
 
     @property
     def size(self) -> int:

@@ -91,6 +91,7 @@ def parse(raw: bytes) -> Inbound:
                 a for name in ("delivered-to", "x-original-to") for _, a in addresses(index, name)
             )
         ),
+        header_names=tuple(str(name).strip().lower() for name in msg),
     )
 
 

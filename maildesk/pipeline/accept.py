@@ -9,7 +9,7 @@ import logging
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from maildesk.mail.inbound import Inbound
 from maildesk.mail.parse import parse
 from maildesk.pipeline.apply import apply_decision, record_inbound
 from maildesk.pipeline.facts import gather, message_key
+from maildesk.pipeline.hop import hop_trusted
 from maildesk.pipeline.outcome import Ingested, Kind, Outcome
 from maildesk.pipeline.route import route
 from maildesk.store.blobs import store_blob
@@ -86,6 +87,8 @@ def _prepare(app: App, raw: bytes, source: str, now: datetime | None) -> _Prepar
         msg, too_large = parse_limited(app, raw)
     except Unparseable as exc:
         return _Prepared(raw, source, now, error=f"unparseable: {exc}")
+    if not hop_trusted(source, app.cfg.security.trusted_relays):
+        msg = replace(msg, hop_trusted=False)
     cls = classify(msg, app.cfg.support.address, lambda mid: app.our_ticket_ref(mid) is not None)
     return _Prepared(raw, source, now, msg, too_large, cls, hashlib.sha256(raw).hexdigest())
 

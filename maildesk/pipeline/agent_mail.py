@@ -23,13 +23,14 @@ ticket that gets a type from `#type` without an answer is auto-assigned by skill
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from maildesk.domain.commands import Command, parse_agent_mail
-from maildesk.mail.authres import AuthVerdict, agent_mail_authenticated
+from maildesk.mail.authres import AuthVerdict, authenticate_agent_mail
 from maildesk.mail.inbound import Inbound
 from maildesk.outbound.notices import queue_mail
 from maildesk.pipeline import agent_commands
@@ -42,6 +43,8 @@ from maildesk.store.models import Agent, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
+
+log = logging.getLogger("maildesk.pipeline")
 
 
 def handle_agent_mail(
@@ -57,6 +60,8 @@ def handle_agent_mail(
     agent = s.get(Agent, facts.sender.agent_id)
     assert agent is not None  # R4 found this agent in the same transaction
     verdict = authenticate(app, msg)
+    if verdict.ignored:
+        _record_ignored(s, msg, ticket, verdict, now)
     if not verdict.ok:
         return _refuse_unauthenticated(s, app, msg, agent, ticket, verdict, now)
     parsed = parse_agent_mail(msg.new_content or msg.text)
@@ -95,10 +100,29 @@ def authenticate(app: App, msg: Inbound) -> AuthVerdict:
     """§4: believe Authentication-Results only from our trusted servers (when required)."""
     if not app.cfg.require_authenticated_agents:
         return AuthVerdict(True, "sender authentication not required")
-    return agent_mail_authenticated(
-        msg.headers.get("authentication-results", ()),
-        app.cfg.security.trusted_authserv_ids,
-        msg.from_addr.rpartition("@")[2],
+    sec = app.cfg.security
+    return authenticate_agent_mail(msg, sec.trusted_authserv_ids, internal_hops=sec.internal_hops)
+
+
+def _record_ignored(
+    s: Session, msg: Inbound, ticket: Ticket | None, verdict: AuthVerdict, now: datetime
+) -> None:
+    """§10: headers claiming a trusted server where none could have written them: a forgery
+    attempt (or a misdeployed MTA), kept as an event and a warning, never believed."""
+    log.warning(
+        "agent mail %s from %s: ignored Authentication-Results claiming %s",
+        msg.message_id,
+        msg.from_addr,
+        ", ".join(verdict.ignored),
+    )
+    add_event(
+        s,
+        ticket,
+        now,
+        "authentication_results_ignored",
+        msg.from_addr,
+        authserv_ids=list(verdict.ignored),
+        message_id=msg.message_id,
     )
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maildesk.mail.authres import NO_TRUSTED, agent_mail_authenticated
+from maildesk.mail.authres import (
+    NO_TRUSTED,
+    agent_mail_authenticated,
+    authenticate_agent_mail,
+    receiving_hop_zone,
+)
+from maildesk.mail.parse import parse
 
 TRUSTED = ("mx.support.example.net",)
 
@@ -174,3 +182,62 @@ def test_s4_arbitrary_headers_never_crash(headers: list[str], domain: str) -> No
 def test_s4_untrusted_headers_never_authenticate(suffix: str) -> None:
     header = "attacker.example.org; dmarc=pass header.from=example.com; " + suffix
     assert not agent_mail_authenticated([header], TRUSTED, "example.com").ok
+
+
+# --- SPEC §10: the receiving hop's zone and strict matching (issue 10, finding 1) -----------
+
+
+def test_i10_quoted_authserv_id_never_matches() -> None:
+    assert not check(['"mx.support.example.net"; dmarc=pass header.from=example.com']).ok
+    assert not check(['(c) "mx.support.example.net"; dkim=pass header.d=example.com']).ok
+
+
+def test_i10_authserv_id_after_comment_matches() -> None:
+    assert check(["(our mx) mx.support.example.net; dmarc=pass header.from=example.com"]).ok
+
+
+def test_i10_dmarc_pass_needs_header_from_of_the_from_domain() -> None:
+    assert not check(["mx.support.example.net; dmarc=pass"]).ok
+    assert not check(["mx.support.example.net; dmarc=pass (p=none) smtp.mailfrom=example.com"]).ok
+
+
+def test_i10_zone_is_above_the_first_received() -> None:
+    names = ["authentication-results", "received", "from", "authentication-results"]
+    assert receiving_hop_zone(names, ["top", "forged"]) == (("top",), ("forged",))
+    assert receiving_hop_zone(["received", *names], ["top", "forged"]) == ((), ("top", "forged"))
+
+
+def test_i10_internal_hops_extend_the_zone_by_their_received_fields() -> None:
+    names = ["received", "authentication-results", "received", "authentication-results"]
+    assert receiving_hop_zone(names, ["mx", "forged"], 1) == (("mx",), ("forged",))
+
+
+def _inbound(header_block: str, *, hop_trusted: bool = True):
+    raw = (header_block + "From: agent@example.com\nSubject: x\n\nhi\n").encode()
+    return replace(parse(raw), hop_trusted=hop_trusted)
+
+
+def test_i10_genuine_dmarc_none_on_top_beats_a_forged_pass_below() -> None:
+    msg = _inbound(
+        "Authentication-Results: mx.support.example.net; dmarc=none header.from=example.com\n"
+        "Received: from a.example by mx.support.example.net; Wed, 25 Nov 2026 10:00:00 -0600\n"
+        f"Authentication-Results: {OPENDMARC}\n"
+    )
+    verdict = authenticate_agent_mail(msg, TRUSTED)
+    assert not verdict.ok and verdict.ignored == ("mx.support.example.net",)
+
+
+def test_i10_untrusted_hop_believes_nothing_it_was_handed() -> None:
+    block = f"Authentication-Results: {OPENDMARC}\n"
+    assert authenticate_agent_mail(_inbound(block), TRUSTED).ok
+    verdict = authenticate_agent_mail(_inbound(block, hop_trusted=False), TRUSTED)
+    assert not verdict.ok and verdict.ignored == ("mx.support.example.net",)
+
+
+@given(st.lists(st.sampled_from([OPENDMARC, OPENDKIM, GMAIL]), min_size=1, max_size=3))
+def test_i10_headers_below_a_received_never_authenticate(forged: list[str]) -> None:
+    block = "Received: from a.example by b.example; Wed, 25 Nov 2026 10:00:00 -0600\n" + "".join(
+        f"Authentication-Results: {h}\n" for h in forged
+    )
+    verdict = authenticate_agent_mail(_inbound(block), (*TRUSTED, "mx.google.com"))
+    assert not verdict.ok and verdict.ignored
