@@ -139,6 +139,12 @@ class MetricsConfig:
 
 
 @dataclass
+class LoggingConfig:
+    format: str = "text"  # text | json (one object per line, for log shippers)
+    level: str = "info"  # of the daemon (`run`); other commands log warnings only
+
+
+@dataclass
 class SecurityConfig:
     trusted_authserv_ids: list[str] = field(default_factory=list)
     require_authenticated_agents: bool | None = None  # None: true iff trusted ids are set
@@ -171,6 +177,7 @@ class Config:
     escalation: EscalationConfig = field(default_factory=EscalationConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     source: str = "<embedded defaults>"
@@ -263,6 +270,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{f}: inbound.mode must be imap, smtp, lmtp or none")
     if cfg.outbound.mode not in ("smtp", "maildir"):
         raise ConfigError(f"{f}: outbound.mode must be smtp or maildir")
+    if cfg.logging.format not in ("text", "json"):
+        raise ConfigError(f"{f}: logging.format must be text or json")
+    if cfg.logging.level not in ("debug", "info", "warning"):
+        raise ConfigError(f"{f}: logging.level must be debug, info or warning")
     if cfg.outbound.max_attempts < 1:
         raise ConfigError(f"{f}: outbound.max_attempts must be at least 1")
     if not 0 < cfg.escalation.warn_at < 1:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from maildesk import logs
 from maildesk.channels.imap import ImapConsumer, ImapSettings
 from maildesk.config import Config, load_config, read_secret
 from maildesk.errors import ConfigError, MaildeskError, TemporaryFailure
@@ -46,6 +47,7 @@ STOP_TIMEOUT = 8.0  # SPEC §8: exit within 10 s of SIGTERM; keep margin for int
 
 #: Config sections SIGHUP applies in place; the rest need a restart (we say so in the log).
 RELOADABLE = (
+    "logging",
     "agents",
     "committee",
     "escalation",
@@ -450,6 +452,8 @@ class Daemon:
                 _ = self.app.templates
             if "calendar" in changed:
                 self._rebuild_calendar(cfg)
+            if "logging" in changed:
+                logs.apply(cfg.logging.format, cfg.logging.level)
         except (MaildeskError, ValueError) as exc:
             log.error("reload: could not apply %s: %s", ", ".join(changed), exc)
         if "timers" in changed and self.scheduler is not None:

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from maildesk import logs
 from maildesk.cli.common import EX_CONFIG, EX_DATAERR, EX_TEMPFAIL
 from maildesk.cli.parser import build_parser
 from maildesk.errors import (
@@ -37,9 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run"
         else logging.WARNING
     )
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
+    logs.setup(level)
     try:
         return _handler(args.handler)(args)
     except NoDatabase as exc:

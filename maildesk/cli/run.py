@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from maildesk import logs
 from maildesk.cli.common import EX_OSERR, open_app
 from maildesk.daemon import Daemon, exit_when_stuck
 
@@ -14,6 +15,7 @@ log = logging.getLogger("maildesk.daemon")
 def cmd_run(args: argparse.Namespace) -> int:
     """Exit 0 after SIGTERM/SIGINT, 1 if a worker died, 71 if it cannot start."""
     with open_app(args, create=True, prepare=False) as app:
+        logs.apply(app.cfg.logging.format, None if args.verbose else app.cfg.logging.level)
         daemon = Daemon(app, config_path=args.config)
         try:
             rc = daemon.run_forever()

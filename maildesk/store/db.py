@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from maildesk.errors import TemporaryFailure
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: PostgreSQL advisory lock held (per transaction) while the schema is migrated: daemons
+#: starting together, `db upgrade` and an MTA's `ingest` must not run one migration twice.
+SCHEMA_LOCK = 0x6D61_696C_6465_736B  # "maildesk"
+
+log = logging.getLogger("maildesk.db")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -98,18 +104,33 @@ class Database:
             session.close()
 
     def upgrade(self) -> None:
-        """Create or migrate the schema to the newest revision (alembic)."""
+        """Create or migrate the schema to the newest revision (Alembic), saying so in one
+        log line when it did something. On PostgreSQL the migration runs under an advisory
+        lock: a second process waits, then finds the schema current and does nothing."""
         from alembic import command
         from alembic.config import Config as AlembicConfig
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
 
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
         try:
             with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+                before = MigrationContext.configure(conn).get_current_revision()
+                if before == head:
+                    return
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
             raise TemporaryFailure(f"database unavailable: {exc.orig}") from exc
+        where = self.engine.url.render_as_string(hide_password=True)
+        if before is None:
+            log.info("database %s: schema created (revision %s)", where, head)
+        else:
+            log.info("database %s: schema upgraded from revision %s to %s", where, before, head)
 
     def exists(self) -> bool:
         """True when a maildesk schema is there. Unlike `is_current`, never creates a SQLite
