@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from maildesk.config import Config, read_secret
 from maildesk.domain.calendar import BusinessCalendar
+from maildesk.mail.addresses import mailbox_key
 from maildesk.mail.msgid import make_message_id, verify_message_id
 from maildesk.pipeline.outcome import Ingested, Outcome
 from maildesk.store.db import Database
@@ -44,6 +45,21 @@ class App:
         if c.committee.address:
             staff.add(c.committee.address.lower())
         return frozenset(staff)
+
+    @cached_property
+    def staff_mailboxes(self) -> frozenset[str]:
+        """Mailbox keys of every staff address and of the support address (SPEC §10)."""
+        keys = {mailbox_key(a) for a in self.staff_addresses}
+        return frozenset(keys | {mailbox_key(self.cfg.support.address)})
+
+    def is_support_address(self, address: str) -> bool:
+        """The support address in any spelling (+tag, case, trailing dot): never mailed."""
+        return bool(address) and mailbox_key(address) == mailbox_key(self.cfg.support.address)
+
+    def is_staff(self, address: str) -> bool:
+        """Agents, supervisors, the committee or the support address, in any spelling: never
+        sent customer notices, never rejected as unregistered (SPEC §10)."""
+        return bool(address) and mailbox_key(address) in self.staff_mailboxes
 
     @cached_property
     def agent_ids(self) -> dict[str, int]:
@@ -101,6 +117,7 @@ class App:
                 s.add(row)
         self.__dict__.pop("agent_ids", None)
         self.__dict__.pop("staff_addresses", None)
+        self.__dict__.pop("staff_mailboxes", None)
 
     def prepare(self) -> None:
         """Schema up to date and agents synced: what every command that touches data needs."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from maildesk.errors import ConfigError
+from maildesk.mail.addresses import mailbox_key
 
 DEFAULT_SLA = {
     "soporte": [4.0, 16.0, 40.0, 80.0],
@@ -305,6 +306,7 @@ def _validate(cfg: Config) -> None:
             if skill not in TYPES:
                 raise ConfigError(f"{f}: agents[{i}].skills: unknown type {skill!r}")
     _validate_security(cfg.security, f)
+    _validate_staff(cfg, f)
     for name in ("password_file",):
         for section, sub in (("inbound.imap", cfg.inbound.imap), ("outbound", cfg.outbound)):
             used = (section == "inbound.imap" and cfg.inbound.mode == "imap") or (
@@ -312,6 +314,23 @@ def _validate(cfg: Config) -> None:
             )
             if used and getattr(sub, name) and not cfg.path(getattr(sub, name)).exists():
                 raise ConfigError(f"{f}: {section}.{name}: no such file")
+
+
+def _validate_staff(cfg: Config, f: str) -> None:
+    """SPEC §10: the support address (in any spelling) is never also a staff member's address:
+    mail to it comes back in as inbound mail, so a role there would make maildesk loop."""
+    support = mailbox_key(cfg.support.address)
+    roles = [(f"agents[{i}].email", a.email) for i, a in enumerate(cfg.agents)]
+    roles += [(f"escalation.supervisors[{i}]", x) for i, x in enumerate(cfg.escalation.supervisors)]
+    roles.append(("committee.address", cfg.committee.address))
+    members = getattr(cfg.committee, "members", [])
+    roles += [(f"committee.members[{i}]", x) for i, x in enumerate(members)]
+    for key, address in roles:
+        if address and mailbox_key(address) == support:
+            raise ConfigError(
+                f"{f}: {key} is the support address ({address}); maildesk never mails its "
+                "own support address: give that role a person's or a team's own address"
+            )
 
 
 def _validate_security(sec: SecurityConfig, f: str) -> None:

@@ -26,6 +26,7 @@ from maildesk.outbound.notices import (
     support_context,
     suppressed_detail,
 )
+from maildesk.outbound.recipients import refused_recipient
 from maildesk.outbound.templates import Rendered
 from maildesk.store.models import Contact, Message, Outbox
 
@@ -162,24 +163,27 @@ class BulkMail:
         first) is `thread`: appended to when the mail is recorded, as the database would
         be. Returns the Message-ID, or None when a guard stopped the mail."""
         to = to.lower()
-        if to not in self.app.staff_addresses:
+        why = refused_recipient(self.app, to, template)
+        guard = None
+        if why is None and to not in self.app.staff_addresses:
             if to not in self._guards:
                 self.check([to])
-            g = self._guards[to]
-            why = guard_reason(self.app, template, self.now, g)
-            if why:
-                self.events.append(
-                    {
-                        "ticket_number": number,
-                        "contact_id": None,
-                        "at": self.now,
-                        "kind": "notice_suppressed",
-                        "actor": "system",
-                        "detail": suppressed_detail(template, to, why),
-                    }
-                )
-                return None
-            g.count(template)
+            guard = self._guards[to]
+            why = guard_reason(self.app, template, self.now, guard)
+        if why:
+            self.events.append(
+                {
+                    "ticket_number": number,
+                    "contact_id": None,
+                    "at": self.now,
+                    "kind": "notice_suppressed",
+                    "actor": "system",
+                    "detail": suppressed_detail(template, to, why),
+                }
+            )
+            return None
+        if guard is not None:
+            guard.count(template)
         out, msg = build_mail(
             self.app,
             rendered=self._render(template, ticket_ctx, context, recipient_name),

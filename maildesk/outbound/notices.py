@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from maildesk.outbound.compose import compose
+from maildesk.outbound.recipients import refused_recipient
 from maildesk.outbound.templates import Rendered
 from maildesk.store.models import Contact, Event, Message, Outbox, Ticket
 
@@ -204,19 +205,20 @@ def queue_mail(
 ) -> Queued | None:
     """Render, compose and queue one mail; None (with an event) when a loop guard stops it."""
     to = to.lower()
-    if automatic and to not in app.staff_addresses:
+    why = refused_recipient(app, to, template)
+    if why is None and automatic and to not in app.staff_addresses:
         why = _blocked(s, app, to, template, now)
-        if why:
-            event = {
-                "ticket_number": ticket.number if ticket else None,
-                "contact_id": None,
-                "at": now,
-                "kind": "notice_suppressed",
-                "actor": "system",
-                "detail": suppressed_detail(template, to, why),
-            }
-            s.connection().execute(_INSERT_EVENT, event)
-            return None
+    if why:
+        event = {
+            "ticket_number": ticket.number if ticket else None,
+            "contact_id": None,
+            "at": now,
+            "kind": "notice_suppressed",
+            "actor": "system",
+            "detail": suppressed_detail(template, to, why),
+        }
+        s.connection().execute(_INSERT_EVENT, event)
+        return None
     number = ticket.number if ticket else None
     if references is not None:
         refs = list(references)

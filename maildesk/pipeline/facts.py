@@ -45,7 +45,9 @@ def find_sender(s: Session, app: App, address: str) -> SenderFacts:
         return SenderFacts("agent", address, agent_id=agent_id)
     row = s.connection().execute(_CONTACT, {"email": address}).first()
     if row is None:
-        return SenderFacts("unknown", address)
+        # Staff who are not agents (supervisors, the committee, our own address) are never
+        # treated as unregistered strangers (SPEC §10).
+        return SenderFacts("staff" if app.is_staff(address) else "unknown", address)
     contact_id, customer_id, support_until = row
     return SenderFacts(
         "contact",

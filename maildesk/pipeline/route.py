@@ -31,7 +31,7 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class SenderFacts:
-    kind: str  # contact | agent | unknown
+    kind: str  # contact | agent | staff | unknown
     email: str
     contact_id: int | None = None
     customer_id: str | None = None
@@ -105,7 +105,10 @@ def r4_agent(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
 
 
 def r5_unregistered(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """P3: only registered contacts open tickets; the rest are refused with a notice."""
+    """P3: only registered contacts open tickets; the rest are refused with a notice. Staff
+    who are not agents are not strangers: their mail is kept, never answered (SPEC §10)."""
+    if f.sender.kind == "staff":
+        return Decision(Action.IGNORE, "R5", "staff address, not an agent")
     if f.sender.kind == "unknown":
         return Decision(Action.REJECT, "R5", "unregistered sender", notice="rejected_unregistered")
     return None

@@ -1,0 +1,44 @@
+"""Recipients maildesk never writes to, whatever rule queued the mail (SPEC §10).
+
+- The support address itself, in any spelling (`+tag`, case, trailing dot): a mail to it
+  would come back in as inbound mail, and an answer to that would loop.
+- Staff addresses (agents, supervisors, committee, the support address) never get the
+  notices written for customers: a supervisor who writes to the support address is not an
+  unregistered stranger, and an agent is not a requester.
+
+Checked by `queue_mail` and the timers' bulk queue, so every path to the outbox passes here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+# Templates written to a customer about their ticket or their mail. `too_large` is not among
+# them: it tells any sender, staff included, that their mail was not taken.
+CUSTOMER_NOTICES = frozenset(
+    {
+        "acknowledgement",
+        "rejected_unregistered",
+        "contract_expired",
+        "unsupported_version",
+        "followup_new_ticket",
+        "resolved",
+        "abandoned",
+        "closed",
+        "reopened",
+        "feature_decision",
+        "out_of_scope",
+    }
+)
+
+
+def refused_recipient(app: App, to: str, template: str) -> str | None:
+    """Why `template` must never be sent to `to`, or None."""
+    if app.is_support_address(to):
+        return "the support address itself"
+    if template in CUSTOMER_NOTICES and app.is_staff(to):
+        return "a customer notice to a staff address"
+    return None
