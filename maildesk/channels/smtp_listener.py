@@ -35,6 +35,8 @@ log = logging.getLogger("maildesk.smtp_listener")
 MAX_RECIPIENTS = 100
 REPLY_TEMPORARY = "451 4.3.0 Temporary failure, please try again later"
 REPLY_TOO_BIG = "552 5.3.4 Message too big for system"
+REPLY_BAD_SENDER = "553 5.1.7 The sender address is not valid UTF-8"
+REPLY_BAD_RECIPIENT = "553 5.1.3 The recipient address is not valid UTF-8"
 REPLY_BUSY = b"421 4.7.0 Too many connections, try again later\r\n"
 # aiosmtpd's own end-of-DATA refusals; rewritten with enhanced codes, repeated per LMTP recipient.
 _AIOSMTPD_TOO_MUCH = "552 Error: Too much mail data"
@@ -61,6 +63,29 @@ def with_return_path(mail_from: str | None, raw: bytes) -> bytes:
         return raw
     clean = "".join(ch for ch in mail_from if ch not in "\r\n<>")
     return b"Return-Path: <" + clean.encode("utf-8") + b">\r\n" + raw
+
+
+def _utf8(address: str | None) -> bool:
+    try:
+        (address or "").encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class _TraceAtDebug(logging.Filter):
+    """aiosmtpd logs every protocol line, sender and recipient at INFO (logger `mail.log`):
+    personal data in the daemon's everyday journal. Those records are demoted to DEBUG and
+    kept only when `mail.log` is set to DEBUG; its warnings stay as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_TRACE_AT_DEBUG = _TraceAtDebug()
 
 
 class _Gate:
@@ -126,6 +151,22 @@ class InboundHandler:
         self.mode = mode
         self.executor = executor
 
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        # aiosmtpd keeps undecodable bytes as surrogates; refused here, they would make
+        # handle_DATA fail with an internal error after the client sent the whole mail.
+        if not _utf8(address):
+            return REPLY_BAD_SENDER
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
     async def handle_RCPT(
         self,
         server: SMTP,
@@ -134,6 +175,8 @@ class InboundHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if not _utf8(address):
+            return REPLY_BAD_RECIPIENT
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
         envelope.rcpt_tos.append(address)
@@ -151,6 +194,12 @@ class InboundHandler:
         if self.mode == "lmtp":
             return "\r\n".join([reply] * max(len(envelope.rcpt_tos), 1))
         return reply
+
+    async def handle_exception(self, error: Exception) -> str:
+        """A bug in a hook: logged here with its traceback, answered as a temporary failure
+        (nothing was committed; the client keeps the mail and retries), never with internals."""
+        log.error("smtp listener: internal error", exc_info=error)
+        return REPLY_TEMPORARY
 
     def deliver(self, raw: bytes, source: str) -> str:
         """Worker thread: run the pipeline and turn what it committed into a status line."""
@@ -206,6 +255,7 @@ class ListenerThread:
 
     def start(self) -> None:
         """Listen; returns once the server answers (raises if the port cannot be bound)."""
+        logging.getLogger("mail.log").addFilter(_TRACE_AT_DEBUG)  # once: same object
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, min(self.max_connections, 8)),
             thread_name_prefix=f"maildesk-{self.mode}",

@@ -10,12 +10,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import mailbox
+import os
 import smtplib
+import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import func, select
@@ -50,13 +54,32 @@ class Transport(Protocol):
 
 
 class MaildirTransport:
-    """Embedded default: each mail becomes a file in ./outbox/new (tmp then rename)."""
+    """Embedded default: each mail becomes a file in ./outbox/new (tmp then rename).
+
+    `mailbox.Maildir` makes the folders (0700) but creates files by the umask (0644 under
+    the usual 022), so the file is written here, 0600: it holds a customer's mail."""
 
     def __init__(self, path: str) -> None:
         self.box = mailbox.Maildir(path, create=True)
+        self.path = Path(path)
+        self.count = 0
 
     def send(self, sender: str, rcpt: str, raw: bytes) -> None:
-        self.box.add(raw)
+        self.count += 1
+        name = f"{time.time():.6f}.P{os.getpid()}T{threading.get_ident()}Q{self.count}."
+        name += socket.gethostname().replace("/", "_").replace(":", "_")
+        tmp = self.path / "tmp" / name
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
+                f.flush()
+                os.fsync(f.fileno())
+            os.rename(tmp, self.path / "new" / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
 
     def close(self) -> None:
         self.box.close()

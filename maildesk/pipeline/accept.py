@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 import traceback
 from collections.abc import Sequence
@@ -43,9 +44,20 @@ def _head(raw: bytes) -> bytes:
     return raw[: 64 * 1024] + b"\n\n"
 
 
+_RETURN_PATH = re.compile(rb"(?i)Return-Path:[^\r\n]*\r?\n")
+
+
+def received_size(raw: bytes) -> int:
+    """The size of the message as the sender sent it: without the `Return-Path:` line the
+    final delivery agent (our listener, the mailbox's LDA) put on top. The listener
+    advertises the limit as SIZE, so a mail within it must not fail for our own line."""
+    prepended = _RETURN_PATH.match(raw)
+    return len(raw) - (prepended.end() if prepended else 0)
+
+
 def parse_limited(app: App, raw: bytes) -> tuple[Inbound, bool]:
     """Parse, or only the headers when the message is over limits.max_message_bytes."""
-    if len(raw) > app.cfg.limits.max_message_bytes:
+    if received_size(raw) > app.cfg.limits.max_message_bytes:
         return parse(_head(raw)), True
     return parse(raw), False
 

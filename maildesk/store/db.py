@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_engine(url, **kwargs)
+        file = sqlite_file(url)
+
+        @event.listens_for(engine, "do_connect")
+        def _private(*_args: Any) -> None:
+            # The database holds every mail and the HMAC key: created 0600 whatever the
+            # umask, at the moment SQLite would create it; its -wal and -shm take its mode.
+            if file is not None and not file.exists():
+                with contextlib.suppress(FileExistsError, FileNotFoundError):
+                    os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

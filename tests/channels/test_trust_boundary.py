@@ -3,7 +3,9 @@ smtplib) on SQLite and PostgreSQL: forged Authentication-Results (SPEC §10)."""
 
 from __future__ import annotations
 
+import logging
 import smtplib
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -149,3 +151,86 @@ def test_i10_authentication_results_parsed_strictly(
     code, _ = _send(lt, _as_agent(f"Authentication-Results: {header}\n" + MX_RECEIVED), AGENT)
     assert code == 550
     assert _ticket_state(app) == "open" and outbox(app, "agent_reply") == []
+
+
+# --- finding 5: the listener's small holes --------------------------------------------------
+
+
+def _mail_of_size(size: int) -> bytes:
+    """A registered customer's mail of exactly `size` bytes on the wire (CRLF lines)."""
+    head = make_mail(body="x\n").replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    head = head.replace(b"\n", b"\r\n") + b"\r\n\r\n"
+    line = b"y" * 70 + b"\r\n"
+    body = line * ((size - len(head)) // len(line))
+    body += b"z" * (size - len(head) - len(body) - 2) + b"\r\n"
+    raw = head + body
+    assert len(raw) == size
+    return raw
+
+
+def test_i10_mail_of_the_advertised_size_is_taken(make_app: Any, registry_file: Any, listen: Any):
+    """The Return-Path maildesk prepends is not the sender's: a mail exactly at the SIZE we
+    advertise must not be refused for it after DATA."""
+    app = make_app(limits={"max_message_bytes": 8192})
+    import_registry_file(app.db, registry_file)
+    lt = listen(app)
+    with smtplib.SMTP(lt.host, lt.port, timeout=30) as c:
+        c.ehlo()
+        assert c.esmtp_features["size"] == "8192"
+        assert c.mail("ana@acme.example", ["SIZE=8192"])[0] == 250
+        assert c.rcpt(SUPPORT)[0] == 250
+        code, msg = c.data(_mail_of_size(8192))
+    assert (code, msg) == (250, b"2.0.0 OK ticket 1")
+
+
+def _raw_session(lt: ListenerThread, lines: list[bytes]) -> list[bytes]:
+    """Send SMTP command lines as raw bytes; the server's reply to each."""
+    with socket.create_connection((lt.host, lt.port), timeout=30) as sock:
+        f = sock.makefile("rb")
+
+        def reply() -> bytes:
+            out = b""
+            while True:
+                line = f.readline()
+                out += line
+                if len(line) < 4 or line[3:4] != b"-":
+                    return out
+
+        reply()  # greeting
+        answers = []
+        for line in lines:
+            sock.sendall(line + b"\r\n")
+            answers.append(reply())
+        return answers
+
+
+def test_i10_undecodable_mail_from_refused_without_internals(app: App, listen: Any) -> None:
+    lt = listen(app)
+    ehlo, mail = _raw_session(lt, [b"EHLO client.example", b"MAIL FROM:<\xff\xfeana@acme.example>"])
+    assert ehlo.startswith(b"250")
+    assert mail.startswith(b"553 5.1.7 ")
+    assert b"Error" not in mail and b"Unicode" not in mail
+
+
+def test_i10_undecodable_rcpt_to_refused_without_internals(app: App, listen: Any) -> None:
+    lt = listen(app)
+    answers = _raw_session(
+        lt, [b"EHLO client.example", b"MAIL FROM:<ana@acme.example>", b"RCPT TO:<\xffsupport>"]
+    )
+    assert answers[-1].startswith(b"553 5.1.3 ") and b"Unicode" not in answers[-1]
+
+
+def test_i10_protocol_trace_logged_at_debug_only(app: App, listen: Any, caplog: Any) -> None:
+    """Addresses and every protocol line are personal data: not in the INFO log."""
+    lt = listen(app)
+    caplog.set_level(logging.INFO)
+    _open_ticket(lt)
+    trace = [r for r in caplog.records if r.name == "mail.log"]
+    assert not [r for r in trace if r.levelno >= logging.INFO and r.levelno < logging.WARNING]
+    assert not any("ana@acme.example" in r.getMessage() for r in trace)
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="mail.log")
+    code, _ = _send(lt, make_mail(message_id="<c2@acme.example>"), "ana@acme.example")
+    assert code == 250
+    debug = [r.getMessage() for r in caplog.records if r.name == "mail.log"]
+    assert any("ana@acme.example" in m for m in debug)
