@@ -8,7 +8,7 @@ the templates (about 1 s here). The handlers' modules import downward as usual.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from maildesk import __version__
@@ -67,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--since", type=datetime.fromisoformat, help="period start (ISO 8601)")
 
+    sp = _command(
+        sub,
+        "report",
+        "report:cmd_report",
+        "write the support report (charts and tables) as one self-contained HTML page",
+    )
+    sp.add_argument("--since", type=day, metavar="DATE", help="first day (default: 8 weeks ago)")
+    sp.add_argument("--until", type=day, metavar="DATE", help="last day (default: today)")
+    sp.add_argument("--html", required=True, metavar="FILE", help="the page to write")
+
     _command(
         sub,
         "check",
@@ -82,3 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("action", choices=("list", "replay"))
     sp.add_argument("id", nargs="?", type=int)
     return p
+
+
+def day(value: str) -> date:
+    """A calendar day, YYYY-MM-DD (the report's --since and --until)."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
