@@ -204,7 +204,8 @@ class BulkMail:
         self.outbox.append(out)
         if msg is not None:
             self.messages.append(msg)
-            thread.append(out["message_id"])
+            if msg["public"]:  # an internal note never joins the customer's thread
+                thread.append(out["message_id"])
         return str(out["message_id"])
 
     def _render(

@@ -3,9 +3,10 @@
 Written directly rather than through `email.message.EmailMessage`: the stdlib's header
 policy machinery cost ~5 ms per mail, more than the whole rest of the pipeline, and every
 inbound message queues one or two of these. What we emit is simple and fixed: text/plain
-UTF-8 quoted-printable, optionally multipart/alternative (HTML) and multipart/mixed
-(attachments, base64). Every header value is reduced to one line first, so no customer
-text can ever start a header of its own.
+UTF-8 format=flowed quoted-printable, optionally multipart/alternative (HTML) and
+multipart/mixed (attachments, base64). Header fields are folded by `headers` (no line over
+998 octets, 78 where the content allows), from values reduced to one line first, so no
+customer text can ever start a header of its own.
 """
 
 from __future__ import annotations
@@ -13,53 +14,30 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import re
 import secrets
-import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
-_CTRL = re.compile(r"[\x00-\x1f\x7f]+")
-_ASCII_SAFE = re.compile(r"^[\x20-\x7e]*$")
-CRLF = "\r\n"
+from maildesk.outbound.flowed import flow
+from maildesk.outbound.headers import (
+    CRLF,
+    address_header,
+    ids_header,
+    one_line,
+    params_header,
+    pick_references,
+    text_header,
+    valid_id,
+)
 
-
-def one_line(text: str, limit: int = 900) -> str:
-    """Header-safe text: control characters (CR/LF included) collapse to one space."""
-    return _CTRL.sub(" ", text).strip()[:limit]
-
-
-def _ids(ids: Iterable[str]) -> str:
-    return " ".join(f"<{i}>" for i in ids if i and not _CTRL.search(i) and " " not in i)
-
-
-def encode_header(value: str) -> str:
-    """RFC 2047 encode when needed; plain ASCII stays readable."""
-    value = one_line(value)
-    if _ASCII_SAFE.match(value) and len(value) < 900:
-        return value
-    return f"{CRLF} ".join(f"=?utf-8?b?{base64.b64encode(c).decode()}?=" for c in _chunks(value))
-
-
-def _chunks(value: str, limit: int = 45) -> Iterator[bytes]:
-    """UTF-8 pieces of at most `limit` bytes, never splitting a character: 45 bytes make a
-    60-character base64 text, so each encoded-word stays within RFC 2047's 75."""
-    piece = bytearray()
-    for char in value:
-        b = char.encode("utf-8")
-        if len(piece) + len(b) > limit:
-            yield bytes(piece)
-            piece.clear()
-        piece += b
-    if piece:
-        yield bytes(piece)
+__all__ = ["CRLF", "compose", "one_line"]
 
 
 @functools.lru_cache(maxsize=1024)
-def _address(name: str, addr: str) -> str:
-    """Cached: the team's and agents' names are encoded once, not for every mail."""
-    return formataddr((one_line(name), one_line(addr)), charset="utf-8") if name else addr
+def _from(name: str, addr: str) -> str:
+    """Cached: the team's name is encoded once, not for every mail."""
+    return address_header("From", [(name, addr)])
 
 
 def _qp(text: str) -> str:
@@ -75,12 +53,18 @@ def _b64(data: bytes) -> str:
 
 
 def _text_part(text: str, subtype: str = "plain") -> list[str]:
+    flowed = subtype == "plain"
+    ctype = f'text/{subtype}; charset="utf-8"' + ("; format=flowed" if flowed else "")
     return [
-        f'Content-Type: text/{subtype}; charset="utf-8"',
+        f"Content-Type: {ctype}",
         "Content-Transfer-Encoding: quoted-printable",
         "",
-        _qp(text),
+        _qp(flow(_lf(text)) if flowed else text),
     ]
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _multipart(subtype: str, parts: list[list[str]]) -> list[str]:
@@ -93,17 +77,15 @@ def _multipart(subtype: str, parts: list[list[str]]) -> list[str]:
 
 
 def _attachment(filename: str, ctype: str, data: bytes) -> list[str]:
-    name = one_line(filename, 200).replace('"', "'") or "attachment.bin"
-    if _ASCII_SAFE.match(name):
-        disp = f'attachment; filename="{name}"'
-    else:
-        disp = "attachment; filename*=utf-8''" + urllib.parse.quote(name, safe="._-")
-    ctype = one_line(ctype, 100) or "application/octet-stream"
-    if ctype.startswith("text/") and "charset" not in ctype:
-        ctype += '; charset="utf-8"'
+    name = one_line(filename, 200) or "attachment.bin"
+    main, *params = [p.strip() for p in (one_line(ctype, 200) or "").split(";")]
+    main = main if "/" in main else "application/octet-stream"
+    if main.startswith("text/") and not any(p.lower().startswith("charset") for p in params):
+        params.append('charset="utf-8"')
+    content_type = "Content-Type: " + "; ".join([main, *[p for p in params if p]])
     return [
-        f"Content-Type: {ctype}",
-        f"Content-Disposition: {disp}",
+        content_type if len(content_type) <= 78 else params_header("Content-Type", main, []),
+        params_header("Content-Disposition", "attachment", [("filename", name)]),
         "Content-Transfer-Encoding: base64",
         "",
         _b64(data),
@@ -121,28 +103,36 @@ def compose(
     date: datetime,
     loop_address: str,
     auto_submitted: str | None,
+    to_name: str = "",
+    cc: Sequence[tuple[str, str]] = (),
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
     reply_to: str | None = None,
     html: str | None = None,
     attachments: Sequence[tuple[str, str, bytes]] = (),
 ) -> bytes:
-    """One mail as bytes. `auto_submitted` None means written by a person (a relayed answer)."""
+    """One mail as bytes. `auto_submitted` None means written by a person (a relayed answer).
+    `references` is the whole thread, oldest first: the header keeps its first id and the
+    newest ones (`pick_references`)."""
     head = [
-        f"From: {_address(from_name, from_addr)}",
-        f"To: {one_line(to)}",
-        f"Subject: {encode_header(subject)}",
+        _from(from_name, from_addr),
+        address_header("To", [(to_name, to)]),
+    ]
+    if cc:
+        head.append(address_header("Cc", cc))
+    head += [
+        text_header("Subject", subject),
         f"Date: {format_datetime(date)}",
         f"Message-ID: <{one_line(message_id)}>",
     ]
-    if in_reply_to and _ids([in_reply_to]):
-        head.append(f"In-Reply-To: {_ids([in_reply_to])}")
-    refs = _ids(references[-20:])
+    if in_reply_to and valid_id(in_reply_to):
+        head.append(ids_header("In-Reply-To", [in_reply_to]))
+    refs = pick_references(references)
     if refs:
-        head.append(f"References: {refs}")
+        head.append(ids_header("References", refs))
     if reply_to:
-        head.append(f"Reply-To: {one_line(reply_to)}")
-    head.append(f"X-Loop: {one_line(loop_address)}")
+        head.append(address_header("Reply-To", [("", reply_to)]))
+    head.append(address_header("X-Loop", [("", loop_address)]))
     if auto_submitted:
         head += [
             f"Auto-Submitted: {one_line(auto_submitted)}",

@@ -108,15 +108,22 @@ def ticket_context_of(app: App, v: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Only public messages: the customer's mail and what was sent to them. Agents' own mail,
+# notes and internal notices never reach the customer, so their ids must not either (a
+# reader cannot thread on ids it never saw, and they would leak how the desk works).
 _THREAD = (
     select(Message.message_id)
-    .where(Message.ticket_number == bindparam("number"), Message.message_id.is_not(None))
+    .where(
+        Message.ticket_number == bindparam("number"),
+        Message.message_id.is_not(None),
+        Message.public.is_(True),
+    )
     .order_by(Message.id)
 )
 
 
 def thread_ids(s: Session, ticket_number: int) -> list[str]:
-    """Message-IDs of a ticket's conversation, oldest first (for References)."""
+    """Message-IDs of a ticket's public conversation, oldest first (for References)."""
     rows = s.scalars(_THREAD, {"number": ticket_number})
     return [r for r in rows if r]
 

@@ -95,17 +95,19 @@ class Batch:
 
     def _load_messages(self, numbers: list[int], full: bool) -> None:
         m = Message.__table__.c
-        cols = [m.ticket_number, m.message_id]
+        cols = [m.ticket_number, m.message_id, m.kind]
         if full:
-            cols += [m.kind, m.public, m.at, m.from_addr, m.subject, m.body]
-        q = select(*cols).where(m.ticket_number.in_(numbers)).order_by(m.ticket_number, m.id)
+            cols += [m.at, m.from_addr, m.subject, m.body]
+        # Public messages only, as `notices.thread_ids`: the thread the customer saw.
+        q = select(*cols).where(m.ticket_number.in_(numbers), m.public.is_(True))
+        q = q.order_by(m.ticket_number, m.id)
         if not full:
             q = q.where(m.message_id.is_not(None))
         tz = self.app.calendar.tz
         for r in self.conn.execute(q).all():
             if r.message_id:
                 self._threads[r.ticket_number].append(r.message_id)
-            if full and r.kind != "note" and r.public:
+            if full and r.kind != "note":
                 self._transcripts[r.ticket_number] += [
                     f"--- {r.at.astimezone(tz).isoformat()}  {r.from_addr}",
                     f"Subject: {r.subject}",

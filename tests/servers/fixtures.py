@@ -32,3 +32,15 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture
+def strict_smtp_sink() -> Iterator[SmtpSink]:
+    """A sink that refuses any line over 998 octets, as strict production servers do."""
+    sink = SmtpSink()
+    sink.strict = True
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()

@@ -2,6 +2,11 @@
 
 Why refusals: outbound delivery must survive a server that answers 451/550
 and later accepts; tests flip `refuse` to reproduce that.
+
+Strict mode (`strict = True`, or the `strict_smtp_sink` fixture) refuses a message with a
+line over 998 octets (RFC 5322 §2.1.1) the way strict production servers do, with
+`500 Line too long`: aiosmtpd itself lets lines through up to 1001 octets, so a mail with a
+999-octet `References:` line would pass a lenient sink and bounce in production.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ REPLIES = {
     451: "451 4.3.0 Temporary failure, try again later",
     550: "550 5.7.1 Refused by test sink",
 }
+LINE_TOO_LONG = "500 5.5.2 Line too long (over 998 octets, RFC 5322 2.1.1)"
+MAX_LINE = 998
 
 
 @dataclass
@@ -48,6 +55,8 @@ class SmtpSink:
         self.refuse: int | None = None  # SMTP code to answer instead of accepting
         self.refuse_at = "RCPT"  # "RCPT" or "DATA"
         self.refused = 0  # how many commands were refused
+        self.strict = False  # refuse lines over 998 octets (and count them in `too_long`)
+        self.too_long = 0
         self.port = 0
         self._cv = threading.Condition()
         self._controller: Controller | None = None
@@ -67,6 +76,9 @@ class SmtpSink:
             self.refused += 1
             return REPLIES[self.refuse]
         raw = envelope.original_content or envelope.content
+        if self.strict and any(len(line) > MAX_LINE for line in bytes(raw).split(b"\r\n")):
+            self.too_long += 1
+            return LINE_TOO_LONG
         with self._cv:
             self.messages.append(
                 Received(str(envelope.mail_from), list(envelope.rcpt_tos), bytes(raw))

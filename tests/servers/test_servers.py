@@ -106,3 +106,26 @@ def test_smtp_sink_refuses_then_accepts(smtp_sink: SmtpSink, code: int, stage: s
     smtp_sink.refuse = None
     send(smtp_sink, 3)
     assert len(smtp_sink.wait_for(1)) == 1
+
+
+@pytest.mark.parametrize("length", [998, 999])
+def test_strict_smtp_sink_enforces_998_octet_lines(strict_smtp_sink: SmtpSink, length: int) -> None:
+    """998 octets pass, 999 are refused with 500, as a strict server does (aiosmtpd alone
+    accepts up to 1001)."""
+    head = b"References: "
+    raw = (
+        b"From: a@example.test\r\nTo: b@example.test\r\nSubject: x\r\n"
+        + head
+        + b"<"
+        + b"x" * (length - len(head) - 2)
+        + b">\r\n\r\nbody\r\n"
+    )
+    with smtplib.SMTP(strict_smtp_sink.host, strict_smtp_sink.port, timeout=5) as s:
+        if length == 998:
+            s.sendmail("a@example.test", ["b@example.test"], raw)
+            assert strict_smtp_sink.wait_for(1)[0].raw.split(b"\r\n")[3] == raw.split(b"\r\n")[3]
+            return
+        with pytest.raises(smtplib.SMTPDataError) as err:
+            s.sendmail("a@example.test", ["b@example.test"], raw)
+    assert err.value.smtp_code == 500 and b"Line too long" in err.value.smtp_error
+    assert strict_smtp_sink.too_long == 1 and strict_smtp_sink.messages == []

@@ -166,8 +166,10 @@ def test_t1_events_and_mail_in_the_order_one_ticket_at_a_time_gave(app: App) -> 
     )
 
 
-def test_t4_escalation_threads_each_mail_on_the_previous(app: App) -> None:
-    """Two mails for one breach: the second replies to the first, as queue_mail threads."""
+def test_t4_escalation_threads_into_the_conversation_not_on_internal_mail(app: App) -> None:
+    """Two mails for one breach: both thread into the ticket's public conversation, as
+    queue_mail threads; the first (an internal note) never becomes part of the thread
+    (SPEC §10 "Headers": only ids of mail the customer saw)."""
     number = accept(app, make_mail(), "t", NOW).ticket_number
     with app.db.transaction() as s:
         t = s.get(Ticket, number)
@@ -178,7 +180,8 @@ def test_t4_escalation_threads_each_mail_on_the_previous(app: App) -> None:
     assert (first.to_addr, second.to_addr) == ("agente1@support.example", "jefe@support.example")
     m1 = email.message_from_bytes(first.raw, policy=default)
     m2 = email.message_from_bytes(second.raw, policy=default)
-    assert m2["In-Reply-To"] == f"<{first.message_id}>"
+    assert m2["In-Reply-To"] == m1["In-Reply-To"] == "<" + m1["References"].split("<")[-1]
+    assert first.message_id not in str(m2["References"])
     assert m1["Subject"] == m2["Subject"] and m1.get_content() == m2.get_content()
 
 
