@@ -65,6 +65,9 @@ class SmtpListenConfig:
     host: str = "127.0.0.1"
     port: int = 8025
     max_connections: int = 50
+    max_connections_per_peer: int = 10  # one address cannot take every slot (SPEC §10)
+    idle_timeout: float = 60.0  # seconds without a byte from the client
+    session_timeout: float = 600.0  # seconds a session may last in all
 
 
 @dataclass
@@ -306,6 +309,13 @@ def _validate(cfg: Config) -> None:
             if skill not in TYPES:
                 raise ConfigError(f"{f}: agents[{i}].skills: unknown type {skill!r}")
     _validate_security(cfg.security, f)
+    for section, listen in (("inbound.smtp", cfg.inbound.smtp), ("inbound.lmtp", cfg.inbound.lmtp)):
+        for key in ("max_connections", "max_connections_per_peer"):
+            if getattr(listen, key) < 1:
+                raise ConfigError(f"{f}: {section}.{key} must be at least 1")
+        for key in ("idle_timeout", "session_timeout"):
+            if getattr(listen, key) <= 0:
+                raise ConfigError(f"{f}: {section}.{key} must be a positive number of seconds")
     _validate_staff(cfg, f)
     for name in ("password_file",):
         for section, sub in (("inbound.imap", cfg.inbound.imap), ("outbound", cfg.outbound)):

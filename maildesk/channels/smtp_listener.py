@@ -23,6 +23,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from maildesk.channels.smtp_limits import REPLY_TOO_BIG, Gate, LimitedServer
 from maildesk.errors import TemporaryFailure
 from maildesk.pipeline.accept import accept_or_quarantine
 from maildesk.pipeline.outcome import Kind, Outcome
@@ -34,13 +35,8 @@ log = logging.getLogger("maildesk.smtp_listener")
 
 MAX_RECIPIENTS = 100
 REPLY_TEMPORARY = "451 4.3.0 Temporary failure, please try again later"
-REPLY_TOO_BIG = "552 5.3.4 Message too big for system"
 REPLY_BAD_SENDER = "553 5.1.7 The sender address is not valid UTF-8"
 REPLY_BAD_RECIPIENT = "553 5.1.3 The recipient address is not valid UTF-8"
-REPLY_BUSY = b"421 4.7.0 Too many connections, try again later\r\n"
-# aiosmtpd's own end-of-DATA refusals; rewritten with enhanced codes, repeated per LMTP recipient.
-_AIOSMTPD_TOO_MUCH = "552 Error: Too much mail data"
-_AIOSMTPD_LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 
 
 def reply_for(outcome: Outcome) -> str:
@@ -88,58 +84,11 @@ class _TraceAtDebug(logging.Filter):
 _TRACE_AT_DEBUG = _TraceAtDebug()
 
 
-class _Gate:
-    """Open connections of one listener; touched only from its event loop thread."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(limit, 1)
-        self.open = 0
-
-
-class _Limits:
-    """Mixin for aiosmtpd's SMTP/LMTP: a connection cap, and enhanced codes for size errors."""
-
-    gate: _Gate
-    envelope: Envelope | None
-    lmtp = False
-    # RFC 5321 says 1000 octets a line, but real clients send longer (HTML on one line):
-    # be liberal, the data size limit still bounds memory.
-    line_length_limit = 1024 * 1024
-    _maildesk_state = "new"  # new | counted | refused
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self._maildesk_state == "new":  # not the second call made by STARTTLS
-            if self.gate.open >= self.gate.limit:
-                self._maildesk_state = "refused"
-                assert isinstance(transport, asyncio.WriteTransport)
-                transport.write(REPLY_BUSY)
-                transport.close()
-                return
-            self._maildesk_state = "counted"
-            self.gate.open += 1
-        super().connection_made(transport)  # type: ignore[misc]
-
-    def connection_lost(self, error: Exception | None) -> None:
-        if self._maildesk_state == "refused":
-            return  # aiosmtpd never saw this connection
-        if self._maildesk_state == "counted":
-            self._maildesk_state = "closed"
-            self.gate.open -= 1
-        super().connection_lost(error)  # type: ignore[misc]
-
-    async def push(self, status: Any) -> None:
-        if status in (_AIOSMTPD_TOO_MUCH, _AIOSMTPD_LINE_TOO_LONG):
-            line = REPLY_TOO_BIG if status == _AIOSMTPD_TOO_MUCH else "500 5.5.2 Line too long"
-            count = len(self.envelope.rcpt_tos) if self.lmtp and self.envelope else 1
-            status = "\r\n".join([line] * max(count, 1))
-        await super().push(status)  # type: ignore[misc]
-
-
-class _SmtpServer(_Limits, SMTP):
+class _SmtpServer(LimitedServer, SMTP):
     pass
 
 
-class _LmtpServer(_Limits, LMTP):
+class _LmtpServer(LimitedServer, LMTP):
     lmtp = True
 
 
@@ -190,7 +139,14 @@ class InboundHandler:
         where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         source = f"{self.mode}:{where}"
         loop = asyncio.get_running_loop()
-        reply = await loop.run_in_executor(self.executor, self.deliver, raw, source)
+        limited = server if isinstance(server, LimitedServer) else None
+        if limited is not None:
+            limited.busy = True
+        try:
+            reply = await loop.run_in_executor(self.executor, self.deliver, raw, source)
+        finally:
+            if limited is not None:
+                limited.finished_mail()
         if self.mode == "lmtp":
             return "\r\n".join([reply] * max(len(envelope.rcpt_tos), 1))
         return reply
@@ -224,7 +180,7 @@ def _free_port(host: str) -> int:
 class _Controller(Controller):
     """aiosmtpd's threaded controller, building our SMTP/LMTP subclass per connection."""
 
-    def __init__(self, handler: InboundHandler, gate: _Gate, server_cls: type, **kwargs: Any):
+    def __init__(self, handler: InboundHandler, gate: Gate, server_cls: type, **kwargs: Any):
         super().__init__(handler, **kwargs)
         self.gate = gate
         self.server_cls = server_cls
@@ -249,6 +205,7 @@ class ListenerThread:
         self.host = host or conf.host
         # aiosmtpd's readiness probe connects to the port, so port 0 means "pick one now".
         self.port = port if port else (conf.port if port is None else _free_port(self.host))
+        self.conf = conf
         self.max_connections = conf.max_connections
         self._executor: ThreadPoolExecutor | None = None
         self._controller: _Controller | None = None
@@ -261,9 +218,10 @@ class ListenerThread:
             thread_name_prefix=f"maildesk-{self.mode}",
         )
         handler = InboundHandler(self.app, self.mode, self._executor)
+        conf = self.conf
         self._controller = _Controller(
             handler,
-            _Gate(self.max_connections),
+            Gate(self.max_connections, conf.max_connections_per_peer, conf.session_timeout),
             _LmtpServer if self.mode == "lmtp" else _SmtpServer,
             hostname=self.host,
             port=self.port,
@@ -272,6 +230,7 @@ class ListenerThread:
             data_size_limit=self.app.cfg.limits.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
+            timeout=conf.idle_timeout,
         )
         try:
             self._controller.start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -234,3 +235,85 @@ def test_i10_protocol_trace_logged_at_debug_only(app: App, listen: Any, caplog: 
     assert code == 250
     debug = [r.getMessage() for r in caplog.records if r.name == "mail.log"]
     assert any("ana@acme.example" in m for m in debug)
+
+
+# --- finding 3: the listener cannot be starved ----------------------------------------------
+
+
+def _greeting(sock: socket.socket) -> bytes:
+    return sock.makefile("rb").readline()
+
+
+def test_i10_one_peer_holding_its_maximum_does_not_lock_out_another(app: App, listen: Any) -> None:
+    """50 idle connections from one address took every slot (421 for everyone for 300 s)."""
+    lt = listen(app)
+    held: list[socket.socket] = []
+    try:
+        greetings = []
+        for _ in range(50):
+            sock = socket.create_connection(
+                (lt.host, lt.port), timeout=30, source_address=("127.0.0.2", 0)
+            )
+            held.append(sock)
+            greetings.append(_greeting(sock)[:3])
+        assert greetings.count(b"220") == 10  # listener.max_connections_per_peer
+        assert set(greetings[10:]) == {b"421"}
+        _open_ticket(lt)  # another client still delivers
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _until_closed(sock: socket.socket, ping: bytes | None = None) -> bytes:
+    """Everything the server says until it closes the connection (sending `ping` after each
+    reply, as a client that keeps a session alive with NOOP would)."""
+    f = sock.makefile("rb")
+    said = b""
+    while True:
+        line = f.readline()
+        said += line
+        if not line or line.startswith(b"421"):
+            return said
+        if ping is not None:
+            time.sleep(0.1)
+            sock.sendall(ping)
+
+
+def test_i10_idle_connection_closed_after_the_idle_timeout(make_app: Any, listen: Any) -> None:
+    app = make_app(inbound={"mode": "none", "smtp": {"idle_timeout": 0.5}})
+    lt = listen(app)
+    with socket.create_connection((lt.host, lt.port), timeout=30) as sock:
+        said = _until_closed(sock)
+    assert said.startswith(b"220 ") and b"421 4.4.2 " in said
+
+
+def test_i10_noop_cannot_hold_a_slot_past_the_session_deadline(make_app: Any, listen: Any):
+    app = make_app(inbound={"mode": "none", "smtp": {"session_timeout": 1.5}})
+    lt = listen(app)
+    with socket.create_connection((lt.host, lt.port), timeout=30) as sock:
+        said = _until_closed(sock, ping=b"NOOP\r\n")
+    assert b"250 " in said and said.rstrip().endswith(b"421 4.4.2 Session time limit reached")
+
+
+def test_i10_slow_data_transfer_is_not_idle(make_app: Any, registry_file: Any, listen: Any) -> None:
+    """Only a silent client is idle: a DATA transfer slower than the idle timeout goes on."""
+    app = make_app(inbound={"mode": "none", "smtp": {"idle_timeout": 0.5}})
+    import_registry_file(app.db, registry_file)
+    lt = listen(app)
+    lines = make_mail().replace(b"\r\n", b"\n").split(b"\n")
+    with socket.create_connection((lt.host, lt.port), timeout=30) as sock:
+        f = sock.makefile("rb")
+        assert f.readline().startswith(b"220")
+        for cmd in (
+            b"HELO c.example",
+            b"MAIL FROM:<ana@acme.example>",
+            f"RCPT TO:<{SUPPORT}>".encode(),
+            b"DATA",
+        ):
+            sock.sendall(cmd + b"\r\n")
+            assert f.readline()[:1] in (b"2", b"3")
+        for line in lines:  # the whole mail takes several idle timeouts
+            sock.sendall(line + b"\r\n")
+            time.sleep(0.15)
+        sock.sendall(b".\r\n")
+        assert f.readline().startswith(b"250 2.0.0 OK ticket 1")
