@@ -1,4 +1,4 @@
-"""`python -m bench [ingest|latency|sweep|memory|all] [options]`: each prints its figures.
+"""`python -m bench [ingest|latency|sweep|memory|replies|all] [options]`: each prints its figures.
 
 Benchmarks, not tests: nothing here asserts a time; each bench measures maildesk and its
 yardstick side by side in one run and prints the ratio. `all` runs them at default sizes
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("ingest", "latency", "sweep", "memory")
+BENCHES = ("ingest", "latency", "sweep", "memory", "replies")
 
 
 def main(argv: list[str]) -> int:

@@ -34,6 +34,7 @@ from maildesk.mail.headers import (
 )
 from maildesk.mail.inbound import Inbound
 from maildesk.mail.mime import Walker, content_type
+from maildesk.mail.quotemarks import is_forward_subject
 from maildesk.mail.quotes import strip_quotes
 
 MAX_MULTIPART_MARKERS = 300  # above this the MIME parser itself may recurse too deep
@@ -68,6 +69,7 @@ def parse(raw: bytes) -> Inbound:
     from_pairs = addresses(index, "from")
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
 
+    subject = clean_subject(first_value(headers, "subject"))
     return Inbound(
         raw=raw,
         message_id=next(iter(message_ids(first_raw(index, "message-id"))), None),
@@ -75,7 +77,7 @@ def parse(raw: bytes) -> Inbound:
         from_name=from_name,
         to=tuple(a for _, a in addresses(index, "to")),
         cc=tuple(a for _, a in addresses(index, "cc")),
-        subject=clean_subject(first_value(headers, "subject")),
+        subject=subject,
         date=parse_date(first_value(headers, "date"), defects),
         in_reply_to=message_ids(" ".join(index.get("in-reply-to", ()))),
         references=message_ids(" ".join(index.get("references", ()))),
@@ -83,7 +85,7 @@ def parse(raw: bytes) -> Inbound:
         return_path=return_path(index),
         content_type=content_type(msg),
         text=text,
-        new_content=strip_quotes(text),
+        new_content=strip_quotes(text, forward=is_forward_subject(subject)),
         attachments=tuple(walker.attachments),
         defects=tuple(dict.fromkeys(defects)),
         delivered_to=tuple(

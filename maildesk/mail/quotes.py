@@ -1,104 +1,196 @@
-"""Quoted history, signatures and "thanks only" replies (R7), in Spanish and English.
+"""A reply's new content: quoted history, signature and phone footer removed; R7's thank-you.
 
-Own implementation rather than mail-parser-reply: that library is fast (~0.25 ms) but missed
-Gmail's Spanish attribution "El jue, ... (<x@y>) escribió:" in our tests, and its rules are hard
-to extend per client. Line-based, linear in the text size, no backtracking-prone regexes.
+Own implementation rather than mail-parser-reply or talon: mail-parser-reply missed Gmail's
+Spanish "El jue, ... (<x@y>) escribió:" and is hard to extend per client; talon drags in
+lxml and scikit-learn. What matters for a support desk is one rule: never lose the
+customer's own words; when unsure, text is kept. Measured with `python -m bench replies`:
+on 92 cases of four public reply-parser suites 96.7 % come out exactly and none loses a
+line (the first version: 66.3 %, 4 losing text); on the repo's 66 fixtures 100 % (was
+68.2 %, 9 losing text).
+
+How a body is read (markers in `quotemarks`):
+1. Scan the unquoted lines top-down. An attribution, header block or "Original Message"
+   separator followed by `>` lines opens a quote block; followed by unquoted text it starts
+   the history, and everything from there is dropped. A forward marker (or, for a mail
+   whose subject says Fwd:/RV:, an Outlook header block) stops the scan: what the customer
+   forwards is content. A `-- ` signature of at most ten lines ends the text.
+2. The rest is text and quote blocks. Quote blocks after the last text are history. One
+   block opened by an attribution or header, before or between text (bottom-posting, a
+   sign-off under the quote), is history too. Two or more blocks with answers between them
+   are inline answers and stay: the answers mean nothing without their questions. A bare
+   `>` block (no attribution) may be the one line the customer answers: it stays.
+3. A phone footer ("Enviado desde mi iPhone") goes only when it is the last short line.
+
+Linear in the text size: each line is looked at a bounded number of times, and the patterns
+that could backtrack only see a line's tail or the text around an "@".
 """
 
 from __future__ import annotations
 
 import re
 
-_ATTRIBUTION_START = re.compile(r"^\s*(?:on|el|le|am|em|il|op)\s", re.IGNORECASE)
-_ATTRIBUTION_END = re.compile(
-    r"(?:wrote|escribi[oó]|a\s+[ée]crit|schrieb|escreveu|ha\s+scritto|schreef)\s*:\s*$",
-    re.IGNORECASE,
+from maildesk.mail.quotemarks import (
+    attribution_end,
+    header_block_end,
+    is_forward,
+    is_list_footer,
+    is_phone_footer,
+    is_quoted,
+    is_rule,
+    is_separator,
+    is_signature_delimiter,
+    signature_sized,
 )
-_SEPARATOR = re.compile(
-    r"^\s*[-_=]{2,}\s*(?:original\s+message|mensaje\s+original|forwarded\s+message|"
-    r"mensaje\s+reenviado|message\s+d'origine|urspr[üu]ngliche\s+nachricht|"
-    r"reply\s+above\s+this\s+line|responda\s+por\s+encima\s+de\s+esta\s+l[ií]nea)"
-    r"\s*[-_=]*\s*$",
-    re.IGNORECASE,
-)
-_UNDERSCORES = re.compile(r"^\s*_{8,}\s*$")
-_HEADER_FROM = re.compile(r"^\s*\*?(?:from|de|von|da)\s*:\*?\s*\S", re.IGNORECASE)
-_HEADER_NEXT = re.compile(
-    r"^\s*\*?(?:sent|enviado(?:\s+el)?|date|fecha|to|para|subject|asunto|cc|gesendet|envoy[ée])"
-    r"\s*:",
-    re.IGNORECASE,
-)
-_SIGNATURE = re.compile(r"^-- ?$")
-_MOBILE = re.compile(
-    r"^\s*(?:sent\s+from\s+my\s|enviado\s+desde\s+mi\s|sent\s+from\s+(?:outlook|mail\s+for|"
-    r"yahoo|samsung|gmail)|enviado\s+desde\s+(?:outlook|correo\s+para|yahoo|gmail)|"
-    r"get\s+outlook\s+for\s|obtener\s+outlook\s+para\s|descargue\s+outlook\s+para\s|"
-    r"enviado\s+desde\s+un\s+dispositivo|sent\s+from\s+a\s+mobile|von\s+meinem\s+\w+\s+gesendet)",
-    re.IGNORECASE,
-)
-_MAX_ATTRIBUTION_LINES = 3
+from maildesk.mail.signatures import signature_start
+
+_TEXT, _QUOTE, _MARK, _BLANK = "t", "q", "m", "e"
 
 
-def strip_quotes(text: str) -> str:
-    """The new content of a reply: history and signature removed, never empty if any is new."""
+def strip_quotes(text: str, *, forward: bool = False) -> str:
+    """The new content of a reply; never empty when `text` has any non-blank line.
+
+    `forward` is true for a mail whose subject says it is a forward (Fwd:, RV:, TR:...):
+    then header blocks and "Original Message" separators are forwarded content, not history.
+    """
     if not text:
         return text
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    cut = _cut_index(lines)
-    kept = "\n".join(lines[:cut]).strip()
-    if not kept:
-        return text  # everything looked like a quote: keep it all rather than lose it
-    return kept
+    kinds = [_BLANK if not line.strip() else _TEXT for line in lines]
+    end = _scan(lines, kinds, forward=forward)
+    kept = _drop_quote_blocks(lines[:end], kinds[:end])
+    kept = _drop_phone_footer(kept)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    while kept and not kept[0].strip():
+        kept.pop(0)
+    return "\n".join(kept) if kept else text
 
 
-def _cut_index(lines: list[str]) -> int:
-    """Index of the first line that starts history or signature (len(lines) if none)."""
-    n = len(lines)
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if not stripped:
+def _scan(lines: list[str], kinds: list[str], *, forward: bool) -> int:
+    """Marks quote lines in `kinds`; returns where the history (or signature) starts."""
+    n, i = len(lines), 0
+    while i < n:
+        line = lines[i]
+        if kinds[i] == _BLANK:
+            i += 1
             continue
-        if _SIGNATURE.match(line) or _MOBILE.match(line):
+        if is_quoted(line):
+            kinds[i] = _QUOTE
+            i += 1
+            continue
+        if is_forward(line):
+            return n
+        if is_signature_delimiter(line) and signature_sized(_until_marker(lines, i + 1)):
             return i
-        if _SEPARATOR.match(line):
+        if is_list_footer(lines, i):
             return i
-        if _UNDERSCORES.match(line) and _header_block_at(lines, i + 1):
-            return i
-        if _HEADER_FROM.match(line) and _header_block_at(lines, i):
-            return i
-        if _ATTRIBUTION_START.match(line) and _attribution_at(lines, i):
-            return i
-        if stripped.startswith(">") and _only_quotes_after(lines, i):
-            return i
+        end = _marker_end(lines, i, forward=forward)
+        if end is None:
+            i += 1
+            continue
+        if end == n:
+            return n  # a forwarded mail's header block: content, keep it all
+        if not _quote_follows(lines, end):
+            return i  # unquoted history from here on
+        for j in range(i, end):
+            kinds[j] = _MARK
+        i = end
     return n
 
 
-def _attribution_at(lines: list[str], i: int) -> bool:
-    """ "On <date>, <name> wrote:" possibly wrapped over a few lines by the sender's client."""
-    joined = ""
-    for line in lines[i : i + _MAX_ATTRIBUTION_LINES]:
-        joined = f"{joined} {line.strip()}"
-        if len(joined) > 400:
-            return False
-        if _ATTRIBUTION_END.search(joined):
-            return True
-    return False
+def _marker_end(lines: list[str], i: int, *, forward: bool) -> int | None:
+    """End (exclusive) of an attribution, header block or separator at i; n when kept."""
+    end = attribution_end(lines, i)
+    if end is not None:
+        return end
+    if is_rule(lines[i]) or is_separator(lines[i]):
+        nxt = _next_nonblank(lines, i + 1)
+        block = header_block_end(lines, nxt) if nxt is not None else None
+        if block is None and not is_separator(lines[i]):
+            return None
+        return len(lines) if forward else (block or i + 1)
+    block = header_block_end(lines, i)
+    if block is not None and forward:
+        return len(lines)
+    return block
 
 
-def _header_block_at(lines: list[str], i: int) -> bool:
-    """Outlook's "From: ... / Sent: ..." block: a From line then header-like lines."""
-    if i >= len(lines) or not _HEADER_FROM.match(lines[i]):
-        return False
-    return any(_HEADER_NEXT.match(line) for line in lines[i + 1 : i + 5])
+def _next_nonblank(lines: list[str], i: int) -> int | None:
+    for j in range(i, min(i + 4, len(lines))):
+        if lines[j].strip():
+            return j
+    return None
 
 
-def _only_quotes_after(lines: list[str], i: int) -> bool:
-    """True when every non-blank line from i on is `>`-quoted (or an attribution/signature)."""
-    for line in lines[i:]:
-        s = line.strip()
-        if s and not s.startswith(">"):
-            return False
-    return True
+def _quote_follows(lines: list[str], i: int) -> bool:
+    j = _next_nonblank(lines, i)
+    return j is not None and is_quoted(lines[j])
+
+
+def _until_marker(lines: list[str], i: int) -> list[str]:
+    """Lines from i up to the next quote or history marker (what a signature could be)."""
+    out: list[str] = []
+    for j in range(i, len(lines)):
+        if is_quoted(lines[j]) or attribution_end(lines, j) or header_block_end(lines, j):
+            break
+        out.append(lines[j])
+        if len(out) > 40:
+            break
+    return out
+
+
+def _drop_quote_blocks(lines: list[str], kinds: list[str]) -> list[str]:
+    """Step 2 of the module docstring: which quote blocks are history."""
+    blocks = _blocks(kinds)
+    while blocks and (blocks[-1][0] != _TEXT or _blank(lines, blocks[-1])):
+        blocks.pop()  # quotes (and blanks) after the last text
+    quotes = [b for b in blocks if b[0] == _QUOTE]
+    # One block, introduced by an attribution or header: history the customer wrote around.
+    # A bare `>` block (no attribution) may be the one question they answer: kept.
+    drop = len(quotes) == 1 and kinds[quotes[0][1]] == _MARK
+    out: list[str] = []
+    after_drop = False
+    for kind, start, end in blocks:
+        if kind == _QUOTE and drop:
+            after_drop = True
+            continue
+        part = lines[start:end]
+        if after_drop:
+            while part and not part[0].strip():
+                part = part[1:]
+            after_drop = False
+        out.extend(part)
+    return out
+
+
+def _blank(lines: list[str], block: tuple[str, int, int]) -> bool:
+    return not any(line.strip() for line in lines[block[1] : block[2]])
+
+
+def _blocks(kinds: list[str]) -> list[tuple[str, int, int]]:
+    """Runs of text and of quote lines (with the marker that opens them); blanks join the
+    quote they sit inside."""
+    blocks: list[tuple[str, int, int]] = []
+    for i, kind in enumerate(kinds):
+        if kind == _MARK:
+            kind = _QUOTE
+        elif kind == _BLANK:
+            prev = blocks[-1][0] if blocks else _TEXT
+            kind = _QUOTE if prev == _QUOTE and _QUOTE in kinds[i : i + 6] else _TEXT
+        if blocks and blocks[-1][0] == kind:
+            blocks[-1] = (kind, blocks[-1][1], i + 1)
+        else:
+            blocks.append((kind, i, i + 1))
+    return blocks
+
+
+def _drop_phone_footer(lines: list[str]) -> list[str]:
+    last = len(lines) - 1
+    while last >= 0 and not lines[last].strip():
+        last -= 1
+    if last > 0 and is_phone_footer(lines[last]):
+        return lines[:last]
+    return lines
 
 
 # --------------------------------------------------------------------------- confirmations
@@ -132,16 +224,22 @@ _NEGATIVE = re.compile(
 _EMOJI_CONFIRM = ("👍", "🙏", "✅", "👌", "🙂", "😊", "😀", "🎉", "💯")
 _PUNCT = re.compile(r"[.,!¡;:()\-–—~*\"'«»…\s]+")
 _MAX_CONFIRM_CHARS = 160
+_MAX_CONFIRM_BODY = 3000  # thanks + signature + confidentiality notice; longer is a letter
 
 
 def is_confirmation(text: str) -> bool:
     """True only for a short reply that just thanks or confirms (R7: stays resolved)."""
     body = strip_quotes(text or "").strip()
-    if not body or len(body) > _MAX_CONFIRM_CHARS * 2 or "?" in body or "¿" in body:
+    if not body or len(body) > _MAX_CONFIRM_BODY:
         return False
     lines = [line.strip() for line in body.split("\n") if line.strip()]
-    if len(lines) > 1 and _looks_like_name(lines[-1]):
+    cut = signature_start(lines)
+    if cut is not None:
+        lines = lines[:cut]  # the corporate block under "Muchas gracias!"
+    elif len(lines) > 1 and _looks_like_name(lines[-1]):
         lines = lines[:-1]  # sign-off name ("Ana", "Juan Pérez")
+    if any("?" in line or "¿" in line for line in lines):
+        return False
     body = " ".join(lines)
     if len(body) > _MAX_CONFIRM_CHARS or _NEGATIVE.search(body):
         return False

@@ -200,7 +200,17 @@ def test_new_content_strips_quotes_in_corpus() -> None:
     assert load("outlook_reply_es.eml").new_content.endswith("Luis García")
     assert load("gmail_reply_es.eml").new_content.endswith("Saludos,\nAna")
     assert load("apple_mail_reply_en.eml").new_content.endswith("John")
-    assert "Pedro" not in load("outlook_reply_de_enviado.eml").new_content
+
+
+def test_forward_by_subject_keeps_the_forwarded_message_as_content() -> None:
+    # Issue 9 §4: "RV:" says Marta forwards Pedro's mail on purpose; agents need his words.
+    content = load("outlook_reply_de_enviado.eml").new_content
+    assert content.startswith("Les reenvío el mensaje de mi compañero")
+    assert content.endswith(
+        "De: Pedro Soto <pedro.soto@acme.example>\nEnviado: jueves, 26 de "
+        "noviembre de 2026 17:30\nPara: Marta Ruiz <marta.ruiz@acme.example>\n"
+        "Asunto: Acceso denegado\n\nNo puedo entrar al portal."
+    )
 
 
 def test_subject_folds_crlf_tab() -> None:
