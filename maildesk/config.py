@@ -186,6 +186,8 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     source: str = "<embedded defaults>"
     base_dir: Path = field(default_factory=Path.cwd)
+    # Where systemd's credentials are (`$CREDENTIALS_DIRECTORY`, or `check --credentials-dir`).
+    credentials_dir: Path | None = None
 
     @property
     def sla_hours(self) -> dict[str, list[float]]:
@@ -201,12 +203,18 @@ class Config:
         return self.support.address.rpartition("@")[2] or "localhost"
 
     def path(self, value: str) -> Path:
-        """A path from the config, relative to the config file's folder."""
+        """A path from the config, relative to the config file's folder. A credential path
+        (`/run/credentials/UNIT/NAME`, which exists only inside that unit) is looked up in
+        `credentials_dir` when one is given: so `check --credentials-dir /etc/maildesk`, or
+        `systemd-run --pipe -p LoadCredential=...` (another unit name), read the same files."""
         p = Path(value)
+        credential = len(p.parts) == 5 and p.parts[:3] == ("/", "run", "credentials")
+        if credential and self.credentials_dir is not None:
+            return self.credentials_dir / p.name
         return p if p.is_absolute() else self.base_dir / p
 
 
-_INTERNAL = {"source", "base_dir"}
+_INTERNAL = {"source", "base_dir", "credentials_dir"}
 
 
 def _convert(value: Any, hint: Any, where: str, file: str) -> Any:
@@ -323,7 +331,8 @@ def _validate(cfg: Config) -> None:
                 section == "outbound" and cfg.outbound.mode == "smtp"
             )
             if used and getattr(sub, name) and not cfg.path(getattr(sub, name)).exists():
-                raise ConfigError(f"{f}: {section}.{name}: no such file")
+                missing = cfg.path(getattr(sub, name))
+                raise ConfigError(f"{f}: {section}.{name}: no such file: {missing}")
 
 
 def _validate_staff(cfg: Config, f: str) -> None:
@@ -358,8 +367,13 @@ def _validate_security(sec: SecurityConfig, f: str) -> None:
             ) from None
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load config: the path given, else $MAILDESK_CONFIG, else ./maildesk.toml, else defaults."""
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, credentials_dir: str | Path | None = None
+) -> Config:
+    """Load config: the path given, else $MAILDESK_CONFIG, else ./maildesk.toml, else defaults.
+    `credentials_dir` (default: $CREDENTIALS_DIRECTORY, set by systemd) holds the files that
+    config paths under /run/credentials/ name."""
+    creds = credentials_dir or os.environ.get("CREDENTIALS_DIRECTORY") or None
     if path is None:
         env = os.environ.get("MAILDESK_CONFIG")
         if env:
@@ -367,23 +381,32 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         elif Path("maildesk.toml").exists():
             path = "maildesk.toml"
     if path is None:
-        cfg = Config()
+        cfg = Config(credentials_dir=Path(creds) if creds else None)
         _validate(cfg)
         return cfg
+    data, file = read_toml(path)
+    return config_from_dict(data, str(file), file.resolve().parent, credentials_dir=creds)
+
+
+def read_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
+    """The config file parsed, not yet validated (`check` validates it section by section)."""
     file = Path(path)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(file.read_text(encoding="utf-8")), file
     except FileNotFoundError:
         raise ConfigError(f"{file}: config file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
-    return config_from_dict(data, str(file), file.resolve().parent)
 
 
 def config_from_dict(
-    data: dict[str, Any], source: str = "<dict>", base: Path | None = None
+    data: dict[str, Any],
+    source: str = "<dict>",
+    base: Path | None = None,
+    *,
+    credentials_dir: str | Path | None = None,
 ) -> Config:
     """Build and validate a Config from parsed TOML (also used by tests)."""
     if "sla" in data and "hours" in data["sla"]:
@@ -393,6 +416,7 @@ def config_from_dict(
         cfg.sla = {"hours": {k: list(v) for k, v in DEFAULT_SLA.items()}}
     cfg.source = source
     cfg.base_dir = base or Path.cwd()
+    cfg.credentials_dir = Path(credentials_dir) if credentials_dir else None
     _validate(cfg)
     return cfg
 
@@ -402,4 +426,5 @@ def read_secret(cfg: Config, value: str, key: str) -> str:
     try:
         return cfg.path(value).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(f"{cfg.source}: {key}: cannot read {value}: {exc.strerror}") from None
+        where = cfg.path(value)
+        raise ConfigError(f"{cfg.source}: {key}: cannot read {where}: {exc.strerror}") from None

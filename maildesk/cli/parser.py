@@ -77,11 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--until", type=day, metavar="DATE", help="last day (default: today)")
     sp.add_argument("--html", required=True, metavar="FILE", help="the page to write")
 
-    _command(
+    sp = _command(
         sub,
         "check",
         "check:cmd_check",
-        "validate config, templates, database, IMAP/SMTP reachability",
+        "validate config, secrets, templates, database, IMAP/SMTP reachability",
+    )
+    sp.add_argument(
+        "--credentials-dir",
+        metavar="DIR",
+        help="read the files the config names under /run/credentials/UNIT/ from DIR instead "
+        "(e.g. /etc/maildesk, where the unit's LoadCredential= takes them from)",
     )
     sp = _command(
         sub,
