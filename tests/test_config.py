@@ -78,7 +78,7 @@ def test_config_file_not_toml(tmp_path) -> None:
 def _keys(cls: type, prefix: str = "") -> set[str]:
     out = set()
     for f in dataclasses.fields(cls):
-        if f.name in ("source", "base_dir", "sla", "agents"):
+        if f.name in ("source", "base_dir", "credentials_dir", "sla", "agents"):
             continue
         t = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
         if dataclasses.is_dataclass(t):
