@@ -17,6 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from apscheduler.triggers.cron import CronTrigger
+
 from maildesk.errors import ConfigError
 from maildesk.mail.addresses import mailbox_key
 
@@ -133,6 +135,14 @@ class EscalationConfig:
 
 
 @dataclass
+class ReportConfig:
+    # The supervisors' digest: a cron expression (minute hour day month weekday) in the
+    # support timezone; "" sends none. Default: Mondays at 08:00.
+    digest: str = "0 8 * * mon"
+    digest_weeks: int = 8  # weeks the digest's charts and tables cover
+
+
+@dataclass
 class TemplatesConfig:
     directory: str = ""
 
@@ -182,6 +192,7 @@ class Config:
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     source: str = "<embedded defaults>"
@@ -325,6 +336,7 @@ def _validate(cfg: Config) -> None:
             if getattr(listen, key) <= 0:
                 raise ConfigError(f"{f}: {section}.{key} must be a positive number of seconds")
     _validate_staff(cfg, f)
+    _validate_report(cfg, f)
     for name in ("password_file",):
         for section, sub in (("inbound.imap", cfg.inbound.imap), ("outbound", cfg.outbound)):
             used = (section == "inbound.imap" and cfg.inbound.mode == "imap") or (
@@ -333,6 +345,19 @@ def _validate(cfg: Config) -> None:
             if used and getattr(sub, name) and not cfg.path(getattr(sub, name)).exists():
                 missing = cfg.path(getattr(sub, name))
                 raise ConfigError(f"{f}: {section}.{name}: no such file: {missing}")
+
+
+def _validate_report(cfg: Config, f: str) -> None:
+    if cfg.report.digest_weeks < 1:
+        raise ConfigError(f"{f}: report.digest_weeks must be at least 1")
+    if cfg.report.digest:
+        try:
+            CronTrigger.from_crontab(cfg.report.digest, timezone=cfg.calendar.timezone)
+        except (ValueError, LookupError) as exc:
+            raise ConfigError(
+                f"{f}: report.digest must be a cron expression (minute hour day month "
+                f'weekday), e.g. "0 8 * * mon": {exc}'
+            ) from None
 
 
 def _validate_staff(cfg: Config, f: str) -> None:

@@ -34,6 +34,7 @@ from maildesk.notify import notify, watchdog_interval
 from maildesk.outbound.sender import SmtpTransport, flush, pending_count
 from maildesk.pipeline.accept import accept, accept_batch, quarantine
 from maildesk.pipeline.outcome import Outcome
+from maildesk.report import digest
 from maildesk.store.models import Outbox
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ STOP_TIMEOUT = 8.0  # SPEC §8: exit within 10 s of SIGTERM; keep margin for int
 #: Config sections SIGHUP applies in place; the rest need a restart (we say so in the log).
 RELOADABLE = (
     "logging",
+    "report",
     "agents",
     "committee",
     "escalation",
@@ -398,7 +400,29 @@ class Daemon:
             id="timers",
             next_run_time=datetime.now(UTC),  # catch up at once after downtime
         )
+        self._schedule_digest()
         self.scheduler.start()
+
+    def _schedule_digest(self) -> None:
+        """The supervisors' digest on `[report] digest` (cron, support timezone), if set."""
+        assert self.scheduler is not None
+        if self.scheduler.get_job("digest") is not None:
+            self.scheduler.remove_job("digest")
+        cron = digest.trigger(self.app)
+        if cron is not None:
+            self.scheduler.add_job(self._send_digest, cron, id="digest")
+
+    def _send_digest(self) -> None:
+        try:
+            queued = digest.queue_digest(self.app, self.app.now())
+        except TemporaryFailure as exc:
+            log.warning("digest: not sent this time: %s", exc)
+            return
+        except Exception:
+            log.exception("digest: failed")
+            return
+        if queued:
+            self.wake_sender()
 
     def _run_timers(self) -> None:
         try:
@@ -456,6 +480,8 @@ class Daemon:
                 logs.apply(cfg.logging.format, cfg.logging.level)
         except (MaildeskError, ValueError) as exc:
             log.error("reload: could not apply %s: %s", ", ".join(changed), exc)
+        if "report" in changed and self.scheduler is not None:
+            self._schedule_digest()
         if "timers" in changed and self.scheduler is not None:
             self.scheduler.reschedule_job(
                 "timers", trigger="interval", seconds=cfg.timers.interval_seconds

@@ -111,3 +111,9 @@ def test_example_config_documents_every_key_and_loads(tmp_path) -> None:
     cfg = config_from_dict(data, "config.example.toml")
     assert cfg.agents[0].email == "ana@example.com"
     assert cfg.require_authenticated_agents is False
+
+
+def test_report_digest_must_be_a_cron_expression() -> None:
+    with pytest.raises(ConfigError, match=r"report\.digest must be a cron expression"):
+        config_from_dict({"report": {"digest": "every monday"}}, "maildesk.toml")
+    assert config_from_dict({"report": {"digest": ""}}, "maildesk.toml").report.digest == ""
