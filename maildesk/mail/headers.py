@@ -11,6 +11,7 @@ import base64
 import binascii
 import email.message
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -27,15 +28,23 @@ _MSGID_BRACKETED = re.compile(r"<([^<>]*)>")
 RawIndex = dict[str, list[str]]
 
 
-def raw_index(msg: email.message.Message, *, likely: str | None = None) -> RawIndex:
+def raw_index(
+    msg: email.message.Message, *, likely: Callable[[], str | None] | None = None
+) -> RawIndex:
     """Lower-cased name -> unfolded header texts (8-bit bytes decoded), built once.
 
-    `likely` is the body's charset, tried for raw 8-bit bytes that are neither utf-8 nor
-    Western text (a KOI8-R subject is too short to guess from).
+    `likely` gives the body's charset, tried for raw 8-bit bytes that are neither utf-8 nor
+    Western text (a KOI8-R subject is too short to guess from); asked only for such bytes,
+    since reading a part's charset parameter costs more than the rest of this index.
     """
     index: RawIndex = {}
     for name, value in msg.raw_items():
-        index.setdefault(str(name).strip().lower(), []).append(_raw_header_text(value, likely))
+        text = str(value)
+        if not text.isascii():
+            text = _raw_header_text(text, likely() if likely is not None else None)
+        else:
+            text = _FOLD.sub("", text).replace("\x00", "")
+        index.setdefault(str(name).strip().lower(), []).append(text)
     return index
 
 

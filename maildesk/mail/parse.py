@@ -64,7 +64,7 @@ def parse(raw: bytes) -> Inbound:
     walker = Walker(defects, elided)
     walker.walk(msg, 0)
     text = walker.body_text().replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
-    index = raw_index(msg, likely=walker.charset)
+    index = raw_index(msg, likely=lambda: walker.charset)
     headers = decoded_headers(index)
     from_pairs = addresses(index, "from")
     from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
