@@ -75,17 +75,25 @@ STAGES = (
     ("  store_blob (raw)", "maildesk.pipeline.accept", "store_blob"),
     ("  record_inbound (ledger)", "maildesk.pipeline.accept", "record_inbound"),
     ("  apply_decision", "maildesk.pipeline.accept", "apply_decision"),
-    ("    create_ticket", "maildesk.pipeline.apply", "create_ticket"),
-    ("      new_ticket (incl. pick_assignee)", "maildesk.pipeline.apply", "new_ticket"),
-    ("      notify_agents", "maildesk.pipeline.apply", "notify_agents"),
-    ("    store_message", "maildesk.pipeline.apply", "store_message"),
-    ("    thread_ids query", "maildesk.pipeline.apply", "thread_ids"),
-    ("    queue_mail (all notices)", "maildesk.pipeline.apply", "queue_mail"),
+    ("    open_ticket", "maildesk.pipeline.dispatch", "HANDLERS.new_ticket"),
+    ("      new_ticket (incl. pick_assignee)", "maildesk.pipeline.customer", "new_ticket"),
+    ("      notify_agents", "maildesk.pipeline.customer", "notify_agents"),
+    ("    store_message", "maildesk.pipeline.customer", "store_message"),
+    ("    thread_ids query", "maildesk.pipeline.customer", "thread_ids"),
+    ("    queue_mail (customer notices)", "maildesk.pipeline.customer", "queue_mail"),
+    ("    queue_mail (agents' notices)", "maildesk.pipeline.tell", "queue_mail"),
     ("      loop guard query (_blocked)", "maildesk.outbound.notices", "_blocked"),
     ("      render template", "maildesk.outbound.templates", "Templates.render"),
     ("      compose", "maildesk.outbound.notices", "compose"),
     ("  commit", "sqlalchemy.orm", "Session.commit"),
 )
+
+
+def _put(owner: Any, name: str, value: Any) -> None:
+    if isinstance(owner, dict):
+        owner[name] = value
+    else:
+        setattr(owner, name, value)
 
 
 class StageTimer:
@@ -106,7 +114,13 @@ class StageTimer:
             *path, name = attr.split(".")
             for part in path:
                 owner = getattr(owner, part)
-            original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+            if isinstance(owner, dict):  # a dispatch table: its keys are enum values
+                name = next(key for key in owner if key == name)
+                original = owner[name]
+            elif isinstance(owner, type):
+                original = owner.__dict__[name]
+            else:
+                original = getattr(owner, name)
 
             def wrapper(*a: Any, _f: Any = original, _l: str = label, **k: Any) -> Any:
                 t0 = time.perf_counter()
@@ -116,12 +130,12 @@ class StageTimer:
                     self.totals[_l] += time.perf_counter() - t0
                     self.calls[_l] += 1
 
-            setattr(owner, name, functools.wraps(original)(wrapper))
+            _put(owner, name, functools.wraps(original)(wrapper))
             self._undo.append((owner, name, original))
 
     def uninstall(self) -> None:
         for owner, name, original in reversed(self._undo):
-            setattr(owner, name, original)
+            _put(owner, name, original)
         self._undo.clear()
 
     def report(self, n: int, wall: float) -> None:

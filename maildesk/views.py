@@ -1,14 +1,18 @@
-"""Read models for the command line: tickets as plain JSON-ready dicts (SPEC §6 fields)."""
+"""Read models for the command line: tickets as plain JSON-ready dicts (SPEC §6 fields).
+
+Read-only: nothing here writes, and nothing here imports the pipeline (an import-linter
+contract keeps it so); replaying the quarantine is the pipeline's `accept.quarantine_replay`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
-from maildesk.store.models import Blob, Message, Quarantine, Ticket
+from maildesk.outbound.transcript import transcript_text
+from maildesk.store.models import Message, Quarantine, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -104,20 +108,6 @@ def transcript(app: App, number: int) -> str:
         return transcript_text(s, app, t) if t is not None else ""
 
 
-def transcript_text(s: Session, app: App, t: Ticket) -> str:
-    """`transcript` inside the caller's unit of work, so it includes what was just written
-    (an agent's last answer before `#close`; T1's closing). Internal notes and non-public
-    rows are left out."""
-    s.flush()
-    msgs = s.scalars(select(Message).where(Message.ticket_number == t.number).order_by(Message.id))
-    lines = [f"[{app.cfg.support.subject_prefix} #{t.number}] {t.subject}", ""]
-    for m in msgs:
-        if m.kind == "note" or not m.public:
-            continue
-        lines += [f"--- {_iso(app, m.at)}  {m.from_addr}", f"Subject: {m.subject}", "", m.body, ""]
-    return "\n".join(lines)
-
-
 def quarantine_list(app: App) -> list[dict[str, Any]]:
     with app.db.transaction() as s:
         return [
@@ -131,28 +121,3 @@ def quarantine_list(app: App) -> list[dict[str, Any]]:
             }
             for q in s.scalars(select(Quarantine).order_by(Quarantine.id))
         ]
-
-
-def quarantine_replay(app: App, qid: int | None) -> list[tuple[int, str]]:
-    """Feed quarantined messages (one, or all not yet replayed) through the pipeline again."""
-    from maildesk.pipeline.accept import accept_or_quarantine
-
-    with app.db.transaction() as s:
-        q = select(Quarantine.id, Blob.data).join(Blob, Quarantine.raw_sha256 == Blob.sha256)
-        q = q.where(Quarantine.id == qid) if qid else q.where(Quarantine.replayed_at.is_(None))
-        items = list(s.execute(q))
-    results = []
-    for item_id, raw in items:
-        outcome = accept_or_quarantine(app, raw, f"quarantine:{item_id}")
-        label = (
-            outcome.kind.value
-            + (f" #{outcome.ticket_number}" if outcome.ticket_number else "")
-            + f": {outcome.reason}"
-        )
-        with app.db.transaction() as s:
-            row = s.get(Quarantine, item_id)
-            if row is not None:
-                row.replayed_at = datetime.now(UTC)
-                row.replay_outcome = label[:50]
-        results.append((item_id, label))
-    return results

@@ -8,11 +8,11 @@ import threading
 from sqlalchemy import func, select
 
 from maildesk.app import App
-from maildesk.pipeline.accept import accept, quarantine
+from maildesk.pipeline.accept import accept, quarantine, quarantine_replay
 from maildesk.pipeline.outcome import Kind
 from maildesk.store.db import Database
 from maildesk.store.models import Inbox, Ticket
-from maildesk.views import quarantine_list, quarantine_replay
+from maildesk.views import quarantine_list
 from tests.conftest import NOW, make_mail
 
 

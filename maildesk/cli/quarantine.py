@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from maildesk.cli.common import EX_OK, open_app, wrote_to
-from maildesk.views import quarantine_list, quarantine_replay
+from maildesk.pipeline.accept import quarantine_replay
+from maildesk.views import quarantine_list
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:

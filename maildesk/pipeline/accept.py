@@ -1,6 +1,7 @@
 """pipeline.accept(raw, source): the one path every inbound mail takes (parse → classify →
-route → apply), one outcome per message; one transaction per message, or, for a channel's
-batch (accept_batch), one transaction for the whole batch."""
+facts → route → dispatch), one outcome per message; one transaction per message, or, for a
+channel's batch (accept_batch), one transaction for the whole batch. A quarantined message's
+replay (`quarantine_replay`) is this path again."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,13 +23,16 @@ from maildesk.errors import TemporaryFailure, Unparseable
 from maildesk.mail.classify import Classification, classify
 from maildesk.mail.inbound import Inbound
 from maildesk.mail.parse import parse
-from maildesk.pipeline.apply import apply_decision, record_inbound
+from maildesk.pipeline.dispatch import apply_decision
 from maildesk.pipeline.facts import gather, message_key
 from maildesk.pipeline.hop import hop_trusted
 from maildesk.pipeline.outcome import Ingested, Kind, Outcome
-from maildesk.pipeline.route import route
+from maildesk.pipeline.quarantine import quarantine, quarantine_row
+from maildesk.pipeline.records import record_inbound
+from maildesk.pipeline.route import Action, route
+from maildesk.pipeline.unit import Unit
 from maildesk.store.blobs import store_blob
-from maildesk.store.models import Quarantine
+from maildesk.store.models import Blob, Quarantine
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -60,22 +65,6 @@ def parse_limited(app: App, raw: bytes) -> tuple[Inbound, bool]:
     if received_size(raw) > app.cfg.limits.max_message_bytes:
         return parse(_head(raw)), True
     return parse(raw), False
-
-
-def quarantine(app: App, raw: bytes, source: str, error: str, now: datetime | None = None) -> int:
-    """Keep a message we could not process, with the error, for `quarantine replay`."""
-    with app.db.transaction() as s:
-        return _quarantine_row(s, raw, source, error, now or datetime.now(UTC))
-
-
-def _quarantine_row(s: Session, raw: bytes, source: str, error: str, now: datetime) -> int:
-    sha = hashlib.sha256(raw).hexdigest()
-    row = Quarantine(
-        at=now, source=source[:500], error=error[:20000], raw_sha256=store_blob(s, raw, sha)
-    )
-    s.add(row)
-    s.flush()
-    return row.id
 
 
 @dataclass
@@ -111,17 +100,18 @@ def _record(s: Session, app: App, p: _Prepared, notices: bool) -> Outcome:
     # suppression) must be in the database before this one's facts are read from it.
     s.flush()
     if p.msg is None or p.cls is None:
-        qid = _quarantine_row(s, p.raw, p.source, p.error, p.now)
+        qid = quarantine_row(s, p.raw, p.source, p.error, p.now)
         log.warning("quarantined source=%s id=%s reason=%s", p.source, qid, p.error)
         return Outcome(Kind.QUARANTINED, p.error)
     msg = p.msg
     facts = gather(s, app, msg, p.cls, p.now, p.too_large)
     decision = route(msg, p.cls, facts)
-    if decision.action == "duplicate":
+    if decision.action is Action.DUPLICATE:
         return Outcome(Kind.IGNORED, "duplicate", message_id=msg.message_id, duplicate=True)
     store_blob(s, p.raw, p.raw_sha)
-    outcome = apply_decision(s, app, msg, p.raw_sha, p.cls, facts, decision, p.now, notices=notices)
-    record_inbound(s, msg, p.raw_sha, p.source, p.now, message_key(msg), outcome, decision.rule)
+    u = Unit(s, app, msg, p.raw_sha, p.cls, facts, decision, p.now, p.source, notices)
+    outcome = apply_decision(u)
+    record_inbound(u, message_key(msg), outcome)
     return Outcome(outcome.kind, outcome.reason, outcome.ticket_number, msg.message_id)
 
 
@@ -234,3 +224,26 @@ def accept_or_quarantine(
         qid = quarantine(app, raw, source, err, now)
         log.error("quarantined source=%s id=%s error=%r", source, qid, exc)
         return Outcome(Kind.QUARANTINED, f"error: {exc!r}")
+
+
+def quarantine_replay(app: App, qid: int | None) -> list[tuple[int, str]]:
+    """Feed quarantined messages (one, or all not yet replayed) through `accept` again."""
+    with app.db.transaction() as s:
+        q = select(Quarantine.id, Blob.data).join(Blob, Quarantine.raw_sha256 == Blob.sha256)
+        q = q.where(Quarantine.id == qid) if qid else q.where(Quarantine.replayed_at.is_(None))
+        items = list(s.execute(q))
+    results = []
+    for item_id, raw in items:
+        outcome = accept_or_quarantine(app, raw, f"quarantine:{item_id}")
+        label = (
+            outcome.kind.value
+            + (f" #{outcome.ticket_number}" if outcome.ticket_number else "")
+            + f": {outcome.reason}"
+        )
+        with app.db.transaction() as s:
+            row = s.get(Quarantine, item_id)
+            if row is not None:
+                row.replayed_at = datetime.now(UTC)
+                row.replay_outcome = label[:50]
+        results.append((item_id, label))
+    return results

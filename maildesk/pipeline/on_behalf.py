@@ -7,20 +7,17 @@ The same rules as for the customer's own mail apply: registered, active and elig
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import date, datetime
-from typing import TYPE_CHECKING
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from maildesk.mail.inbound import Inbound
 from maildesk.outbound.notices import queue_mail
+from maildesk.pipeline.records import store_message
+from maildesk.pipeline.tell import queue_unsupported_version
 from maildesk.pipeline.tickets import add_event, new_ticket, pick_product, unsupported_version
+from maildesk.pipeline.unit import Unit
 from maildesk.store.models import Agent, Contact, Ticket
-
-if TYPE_CHECKING:
-    from maildesk.app import App
 
 
 def find_eligible_contact(s: Session, address: str, today: date) -> tuple[Contact | None, str]:
@@ -34,31 +31,21 @@ def find_eligible_contact(s: Session, address: str, today: date) -> tuple[Contac
     return contact, ""
 
 
-def open_on_behalf(
-    s: Session,
-    app: App,
-    msg: Inbound,
-    raw_sha: str,
-    agent: Agent,
-    contact: Contact,
-    body: str,
-    now: datetime,
-) -> Ticket:
+def open_on_behalf(u: Unit, agent: Agent, contact: Contact, body: str) -> Ticket:
     """Open the ticket, store the agent's text as its first message, assign it to the agent,
     and acknowledge to the customer. Agents are not notified: the author already knows."""
-    from maildesk.pipeline.apply import queue_unsupported_version, store_message
-
+    s, msg, now = u.s, u.msg, u.now
     product = pick_product(contact.customer, f"{msg.subject}\n{body}")
-    t = new_ticket(s, app, contact, msg.subject, product, now, assignee=agent)
+    t = new_ticket(s, u.app, contact, msg.subject, product, now, assignee=agent)
     add_event(s, t, now, "created", agent.email, rule="P14", on_behalf_of=contact.email)
     add_event(s, t, now, "assigned", agent.email, **{"from": None, "to": agent.email})
     # The request as the agent wrote it: public (it is the ticket's description, and part of
     # the transcript), kind "agent" because the customer did not write these words.
-    store_message(s, replace(msg, new_content=body), raw_sha, t, now, "agent", public=True)
+    store_message(u, t, "agent", public=True, body=body)
     supported = unsupported_version(s, t, now)
     queue_mail(
         s,
-        app,
+        u.app,
         template="acknowledgement",
         to=contact.email,
         now=now,
@@ -68,7 +55,5 @@ def open_on_behalf(
         context={"missing_phone": not contact.phone},
     )
     if supported is not None:
-        queue_unsupported_version(
-            s, app, t, contact, supported, now, auto_submitted="auto-generated"
-        )
+        queue_unsupported_version(u, t, contact, supported, auto_submitted="auto-generated")
     return t

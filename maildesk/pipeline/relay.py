@@ -8,35 +8,15 @@ written by a person: no Auto-Submitted, no loop guards. The agent gets no echo.
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from maildesk.mail.inbound import Inbound
 from maildesk.outbound.notices import queue_mail
+from maildesk.pipeline.records import last_customer_message_id
+from maildesk.pipeline.unit import Unit
 from maildesk.store.models import Agent, Attachment, Message, Ticket
 
-if TYPE_CHECKING:
-    from maildesk.app import App
-
 _VALEDICTION_PUNCT = re.compile(r"[\s,.;:!-]+$")
-
-
-def last_customer_message_id(s: Session, number: int) -> str | None:
-    """Message-ID of the customer's newest mail on the ticket (the thread we answer into)."""
-    return s.scalar(
-        select(Message.message_id)
-        .where(
-            Message.ticket_number == number,
-            Message.direction == "in",
-            Message.kind == "customer",
-            Message.message_id.is_not(None),
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    )
 
 
 def strip_agent_signature(body: str, agent: Agent) -> str:
@@ -55,13 +35,12 @@ def strip_agent_signature(body: str, agent: Agent) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def relay_answer(
-    s: Session, app: App, msg: Inbound, t: Ticket, agent: Agent, body: str, now: datetime
-) -> str | None:
+def relay_answer(u: Unit, t: Ticket, agent: Agent, body: str) -> str | None:
     """Queue the public answer to the requester; returns its Message-ID (None if not sent)."""
+    s, msg, now = u.s, u.msg, u.now
     queued = queue_mail(
         s,
-        app,
+        u.app,
         template="agent_reply",
         to=t.requester.email,
         now=now,

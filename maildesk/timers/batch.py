@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from maildesk.domain.lifecycle import transition_values
 from maildesk.outbound.bulk import BulkMail, insert_many
 from maildesk.outbound.notices import ticket_context_of
+from maildesk.outbound.transcript import message_lines, shown, transcript_head
 from maildesk.store.models import Agent, Contact, Customer, Event, Message, Ticket
 
 if TYPE_CHECKING:
@@ -107,19 +108,14 @@ class Batch:
         for r in self.conn.execute(q).all():
             if r.message_id:
                 self._threads[r.ticket_number].append(r.message_id)
-            if full and r.kind != "note":
-                self._transcripts[r.ticket_number] += [
-                    f"--- {r.at.astimezone(tz).isoformat()}  {r.from_addr}",
-                    f"Subject: {r.subject}",
-                    "",
-                    r.body,
-                    "",
-                ]
+            if full and shown(r.kind, public=True):  # the query reads public rows only
+                lines = message_lines(tz, r.at, r.from_addr, r.subject, r.body)
+                self._transcripts[r.ticket_number] += lines
 
     def transcript(self, row: Any) -> str:
-        """The ticket's transcript as `views.transcript_text` writes it (public messages,
-        oldest first); needs a timer with `transcripts=True`."""
-        head = [f"[{self.app.cfg.support.subject_prefix} #{row.number}] {row.subject}", ""]
+        """The ticket's transcript as `outbound.transcript.transcript_text` writes it (public
+        messages, oldest first); needs a timer with `transcripts=True`."""
+        head = transcript_head(self.app.cfg.support.subject_prefix, row.number, row.subject)
         return "\n".join(head + self._transcripts[row.number])
 
     def memo(self, key: str, load: Callable[[], V]) -> V:

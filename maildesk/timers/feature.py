@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement
 
-from maildesk.pipeline.agent_commands import committee_addresses
+from maildesk.pipeline.tell import committee_addresses
 from maildesk.store.models import Ticket
 from maildesk.timers.batch import Batch
 from maildesk.timers.sweep import Action, Timer, detail, unique

@@ -13,13 +13,13 @@ from sqlalchemy import insert, select
 from maildesk.app import App
 from maildesk.outbound.bulk import insert_many
 from maildesk.outbound.notices import ticket_context, ticket_context_of
+from maildesk.outbound.transcript import transcript_text
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.tickets import transition
 from maildesk.store.models import Event, Ticket
 from maildesk.timers.batch import Batch
 from maildesk.timers.lifecycle import T1
 from maildesk.timers.sla import T4_BREACH
-from maildesk.views import transcript_text
 from tests.conftest import NOW, make_mail
 
 LATER = NOW + timedelta(days=40)

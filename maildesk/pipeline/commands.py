@@ -12,10 +12,11 @@ sends: the caller relays the agent's answer first, so the customer reads the ans
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,8 +24,8 @@ from sqlalchemy.orm import Session
 from maildesk.domain.commands import Command
 from maildesk.domain.lifecycle import check_transition
 from maildesk.errors import IllegalTransition
-from maildesk.outbound.notices import queue_mail
-from maildesk.pipeline.relay import last_customer_message_id
+from maildesk.outbound.transcript import transcript_text
+from maildesk.pipeline.tell import Files, Send, customer_notice, forward_to_committee
 from maildesk.pipeline.tickets import (
     add_event,
     assign,
@@ -33,13 +34,12 @@ from maildesk.pipeline.tickets import (
     set_type,
     transition,
 )
-from maildesk.store.models import Agent, Message, Product, Ticket
+from maildesk.store.models import Agent, Product, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
 
 FEATURE = "nuevo_requerimiento"
-Send = Callable[[], None]
 
 
 @dataclass
@@ -111,80 +111,7 @@ def check(s: Session, state: str, type_: str, commands: Sequence[Command]) -> li
     return errors
 
 
-def first_request_body(s: Session, t: Ticket) -> str:
-    """The text that opened the ticket (what the committee evaluates, P13)."""
-    first = s.scalar(
-        select(Message.body)
-        .where(Message.ticket_number == t.number, Message.direction == "in", Message.public)
-        .order_by(Message.id)
-        .limit(1)
-    )
-    return first or ""
-
-
-def committee_addresses(s: Session, app: App) -> list[str]:
-    """P13's committee: the configured address, else the agents flagged `committee = true`."""
-    if app.cfg.committee.address:
-        return [app.cfg.committee.address]
-    q = select(Agent.email).where(Agent.active.is_(True), Agent.committee.is_(True))
-    return list(s.scalars(q.order_by(Agent.id)))
-
-
-def forward_to_committee(s: Session, app: App, t: Ticket, now: datetime) -> None:
-    """P13: a feature request goes to the committee address (else to committee agents)."""
-    recipients = committee_addresses(s, app)
-    if not recipients:
-        add_event(s, t, now, "committee_not_configured")
-        return
-    body = first_request_body(s, t)
-    for to in recipients:
-        queue_mail(
-            s,
-            app,
-            template="feature_committee",
-            to=to,
-            now=now,
-            ticket=t,
-            auto_submitted="auto-generated",
-            reply_to=app.cfg.support.address,
-            record=False,  # internal: never part of the customer's transcript
-            context={"customer_name": t.customer.name, "body": body},
-        )
-    add_event(s, t, now, "forwarded_to_committee", to=recipients)
-
-
-def customer_notice(
-    s: Session,
-    app: App,
-    t: Ticket,
-    template: str,
-    now: datetime,
-    attach: Callable[[], list[tuple[str, str, bytes]]] | None = None,
-    **context: Any,
-) -> Send:
-    """A deferred automatic notice to the requester, threaded into their conversation."""
-
-    def send() -> None:
-        queue_mail(
-            s,
-            app,
-            template=template,
-            to=t.requester.email,
-            now=now,
-            ticket=t,
-            auto_submitted="auto-generated",
-            in_reply_to=last_customer_message_id(s, t.number),
-            recipient_name=t.requester.name,
-            attachments=attach() if attach else (),
-            context=context,
-        )
-
-    return send
-
-
-def _transcript(s: Session, app: App, t: Ticket) -> list[tuple[str, str, bytes]]:
-    from maildesk.views import transcript_text
-
+def _transcript(s: Session, app: App, t: Ticket) -> Files:
     text = transcript_text(s, app, t)
     return [(f"ticket-{t.number}.txt", "text/plain", text.encode("utf-8"))]
 
@@ -215,7 +142,8 @@ def _apply_one(
         )
     elif c.name == "close":
         transition(s, t, "closed", now, actor, "closed by agent")
-        out.sends.append(customer_notice(s, app, t, "closed", now, lambda: _transcript(s, app, t)))
+        files = partial(_transcript, s, app, t)  # read when sent: after the relayed answer
+        out.sends.append(customer_notice(s, app, t, "closed", now, attach=files))
     elif c.name == "out_of_scope":
         reason = c.args[0]
         consulting = app.cfg.support.consulting

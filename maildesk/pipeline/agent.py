@@ -24,21 +24,19 @@ ticket that gets a type from `#type` without an answer is auto-assigned by skill
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import TYPE_CHECKING
-
-from sqlalchemy.orm import Session
 
 from maildesk.domain.commands import Command, parse_agent_mail
 from maildesk.mail.authres import AuthVerdict, authenticate_agent_mail
 from maildesk.mail.inbound import Inbound
 from maildesk.outbound.notices import queue_mail
-from maildesk.pipeline import agent_commands
+from maildesk.pipeline import commands as agent_commands
 from maildesk.pipeline.on_behalf import find_eligible_contact, open_on_behalf
 from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.records import store_message
 from maildesk.pipeline.relay import relay_answer, strip_agent_signature
-from maildesk.pipeline.route import Facts
 from maildesk.pipeline.tickets import add_event, assign, pick_assignee
+from maildesk.pipeline.unit import Unit
 from maildesk.store.models import Agent, Ticket
 
 if TYPE_CHECKING:
@@ -47,42 +45,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("maildesk.pipeline")
 
 
-def handle_agent_mail(
-    s: Session,
-    app: App,
-    msg: Inbound,
-    raw_sha: str,
-    facts: Facts,
-    ticket: Ticket | None,
-    now: datetime,
-) -> Outcome:
-    """One agent mail → one outcome; every write happens in the caller's transaction."""
-    agent = s.get(Agent, facts.sender.agent_id)
+def handle_agent_mail(u: Unit, ticket: Ticket | None) -> Outcome:
+    """R4: one agent mail → one outcome; every write happens in the unit's transaction."""
+    agent = u.s.get(Agent, u.facts.sender.agent_id)
     assert agent is not None  # R4 found this agent in the same transaction
-    verdict = authenticate(app, msg)
+    verdict = authenticate(u.app, u.msg)
     if verdict.ignored:
-        _record_ignored(s, msg, ticket, verdict, now)
+        _record_ignored(u, ticket, verdict)
     if not verdict.ok:
-        return _refuse_unauthenticated(s, app, msg, agent, ticket, verdict, now)
-    parsed = parse_agent_mail(msg.new_content or msg.text)
+        return _refuse_unauthenticated(u, agent, ticket, verdict)
+    parsed = parse_agent_mail(u.msg.new_content or u.msg.text)
     body = strip_agent_signature(parsed.body, agent)
     if ticket is None:
         if any(c.name == "new" for c in parsed.commands):
-            return _open_for_customer(
-                s, app, msg, raw_sha, facts, agent, parsed.commands, list(parsed.errors), body, now
-            )
+            return _open_for_customer(u, agent, parsed.commands, list(parsed.errors), body)
         if parsed.errors:
-            return _reject_commands(s, app, msg, raw_sha, agent, None, list(parsed.errors), now)
-        return _reject_commands(s, app, msg, raw_sha, agent, None, [_NO_TICKET], now)
+            return _reject_commands(u, agent, None, list(parsed.errors))
+        return _reject_commands(u, agent, None, [_NO_TICKET])
     errors = list(parsed.errors)
-    errors += agent_commands.check(s, ticket.state, ticket.type, parsed.commands)
+    errors += agent_commands.check(u.s, ticket.state, ticket.type, parsed.commands)
     if ticket.state == "closed" and body.strip() and not parsed.is_internal_note:
         errors.append(_CLOSED)
     if errors:
-        return _reject_commands(s, app, msg, raw_sha, agent, ticket, errors, now)
-    return _apply_to_ticket(
-        s, app, msg, raw_sha, agent, ticket, parsed.commands, parsed.is_internal_note, body, now
-    )
+        return _reject_commands(u, agent, ticket, errors)
+    return _apply_to_ticket(u, agent, ticket, parsed.commands, body, note=parsed.is_internal_note)
 
 
 _NO_TICKET = (
@@ -104,11 +90,10 @@ def authenticate(app: App, msg: Inbound) -> AuthVerdict:
     return authenticate_agent_mail(msg, sec.trusted_authserv_ids, internal_hops=sec.internal_hops)
 
 
-def _record_ignored(
-    s: Session, msg: Inbound, ticket: Ticket | None, verdict: AuthVerdict, now: datetime
-) -> None:
+def _record_ignored(u: Unit, ticket: Ticket | None, verdict: AuthVerdict) -> None:
     """§10: headers claiming a trusted server where none could have written them: a forgery
     attempt (or a misdeployed MTA), kept as an event and a warning, never believed."""
+    msg = u.msg
     log.warning(
         "agent mail %s from %s: ignored Authentication-Results claiming %s",
         msg.message_id,
@@ -116,9 +101,9 @@ def _record_ignored(
         ", ".join(verdict.ignored),
     )
     add_event(
-        s,
+        u.s,
         ticket,
-        now,
+        u.now,
         "authentication_results_ignored",
         msg.from_addr,
         authserv_ids=list(verdict.ignored),
@@ -127,29 +112,24 @@ def _record_ignored(
 
 
 def _refuse_unauthenticated(
-    s: Session,
-    app: App,
-    msg: Inbound,
-    agent: Agent,
-    ticket: Ticket | None,
-    verdict: AuthVerdict,
-    now: datetime,
+    u: Unit, agent: Agent, ticket: Ticket | None, verdict: AuthVerdict
 ) -> Outcome:
+    msg = u.msg
     add_event(
-        s,
+        u.s,
         ticket,
-        now,
+        u.now,
         "agent_unauthenticated",
         agent.email,
         reason=verdict.reason,
         message_id=msg.message_id,
     )
     queue_mail(
-        s,
-        app,
+        u.s,
+        u.app,
         template="agent_unauthenticated",
         to=agent.email,  # the registered address, whatever Reply-To the forger set
-        now=now,
+        now=u.now,
         ticket=ticket,
         in_reply_to=msg.message_id,
         recipient_name=agent.name,
@@ -163,36 +143,26 @@ def _refuse_unauthenticated(
     )
 
 
-def _reject_commands(
-    s: Session,
-    app: App,
-    msg: Inbound,
-    raw_sha: str,
-    agent: Agent,
-    ticket: Ticket | None,
-    errors: list[str],
-    now: datetime,
-) -> Outcome:
+def _reject_commands(u: Unit, agent: Agent, ticket: Ticket | None, errors: list[str]) -> Outcome:
     """Nothing applied, nothing relayed; the agent learns why, the mail is kept as a note."""
-    from maildesk.pipeline.apply import store_message
-
+    msg = u.msg
     if ticket is not None:
-        store_message(s, msg, raw_sha, ticket, now, "note", public=False)
+        store_message(u, ticket, "note", public=False)
     add_event(
-        s,
+        u.s,
         ticket,
-        now,
+        u.now,
         "agent_command_rejected",
         agent.email,
         errors=errors,
         message_id=msg.message_id,
     )
     queue_mail(
-        s,
-        app,
+        u.s,
+        u.app,
         template="agent_command_error",
         to=agent.email,
-        now=now,
+        now=u.now,
         ticket=ticket,
         in_reply_to=msg.message_id,
         recipient_name=agent.name,
@@ -212,28 +182,18 @@ def _reject_commands(
 
 
 def _apply_to_ticket(
-    s: Session,
-    app: App,
-    msg: Inbound,
-    raw_sha: str,
-    agent: Agent,
-    ticket: Ticket,
-    commands: tuple[Command, ...],
-    note: bool,
-    body: str,
-    now: datetime,
+    u: Unit, agent: Agent, ticket: Ticket, commands: tuple[Command, ...], body: str, *, note: bool
 ) -> Outcome:
-    from maildesk.pipeline.apply import store_message
-
+    s, now = u.s, u.now
     if note:
-        store_message(s, msg, raw_sha, ticket, now, "note", public=False, body=body)
+        store_message(u, ticket, "note", public=False, body=body)
     else:
         command_text = "\n".join(c.line for c in commands)
-        store_message(s, msg, raw_sha, ticket, now, "agent", public=False, body=command_text)
-    applied = agent_commands.apply(s, app, ticket, commands, agent.email, now)
+        store_message(u, ticket, "agent", public=False, body=command_text)
+    applied = agent_commands.apply(s, u.app, ticket, commands, agent.email, now)
     relayed = not note and bool(body.strip())
     if relayed:
-        mid = relay_answer(s, app, msg, ticket, agent, body, now)
+        mid = relay_answer(u, ticket, agent, body)
         add_event(s, ticket, now, "agent_reply", agent.email, message_id=mid)
     if ticket.assignee is None:
         if relayed:
@@ -255,16 +215,7 @@ def _apply_to_ticket(
 
 
 def _open_for_customer(
-    s: Session,
-    app: App,
-    msg: Inbound,
-    raw_sha: str,
-    facts: Facts,
-    agent: Agent,
-    commands: tuple[Command, ...],
-    errors: list[str],
-    body: str,
-    now: datetime,
+    u: Unit, agent: Agent, commands: tuple[Command, ...], errors: list[str], body: str
 ) -> Outcome:
     """P14: `#new customer@example.com` opens a ticket for that customer; other commands in
     the same mail (type, priority, product, assign...) then apply to the new ticket."""
@@ -272,18 +223,18 @@ def _open_for_customer(
     others = tuple(c for c in commands if c.name != "new")
     if len(news) > 1:
         errors.append("only one #new per mail: each ticket is one topic (P4)")
-    contact, why = find_eligible_contact(s, news[0].args[0], facts.today)
+    contact, why = find_eligible_contact(u.s, news[0].args[0], u.facts.today)
     if contact is None:
         errors.append(f'"{news[0].line}": {why}')
     if any(c.name == "note" for c in others):
         errors.append("#note cannot open a ticket: the request must be the ticket's message")
-    errors += agent_commands.check(s, "open", app.cfg.support.default_type, others)
+    errors += agent_commands.check(u.s, "open", u.app.cfg.support.default_type, others)
     if not body.strip():
         errors.append("#new needs the customer's request written below the commands")
     if errors or contact is None:
-        return _reject_commands(s, app, msg, raw_sha, agent, None, errors, now)
-    t = open_on_behalf(s, app, msg, raw_sha, agent, contact, body, now)
-    applied = agent_commands.apply(s, app, t, others, agent.email, now)
+        return _reject_commands(u, agent, None, errors)
+    t = open_on_behalf(u, agent, contact, body)
+    applied = agent_commands.apply(u.s, u.app, t, others, agent.email, u.now)
     for send in applied.sends:
         send()
     return Outcome(Kind.TICKETED, f"opened on behalf of {contact.email} (P14)", t.number)

@@ -1,0 +1,207 @@
+"""What a mail from a customer (or about one) does to the database: one handler per routing
+action, each `handler(unit, ticket) -> Outcome` (`dispatch.HANDLERS` maps actions to them).
+
+R2 bounces and R3 automatic mail are recorded on their ticket, never answered; R5/R6/size
+rejections queue their notice; R7 follows up, reopens (P10) or confirms; R8/R9/P11 open a
+ticket, acknowledge it and tell the agents.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from maildesk.outbound.notices import queue_mail, thread_ids
+from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.records import store_message
+from maildesk.pipeline.tell import forward_to_committee, notify_agents, queue_unsupported_version
+from maildesk.pipeline.tickets import (
+    add_event,
+    insert_event,
+    new_ticket,
+    pick_product,
+    transition,
+    unsupported_version,
+)
+from maildesk.pipeline.unit import Unit
+from maildesk.store.models import Contact, Ticket
+
+
+def ignore(u: Unit, ticket: Ticket | None) -> Outcome:
+    """R2/R3 without a ticket: kept in the ledger only."""
+    return Outcome(Kind.IGNORED, u.decision.reason)
+
+
+def bounce(u: Unit, ticket: Ticket | None) -> Outcome:
+    """R2: the bounce is kept on the ticket of the mail that bounced; a permanent one
+    suppresses automatic mail to the failed addresses for `bounce_suppress_days`."""
+    assert ticket is not None  # R2 found it
+    s, cls, now = u.s, u.cls, u.now
+    store_message(u, ticket, "notice", public=False)
+    add_event(
+        s,
+        ticket,
+        now,
+        "bounce",
+        u.msg.from_addr,
+        permanent=cls.bounce_permanent,
+        recipients=list(cls.bounce_recipients),
+    )
+    if cls.bounce_permanent:
+        _suppress(u, ticket)
+    return Outcome(Kind.FOLLOWED_UP, "bounce", ticket.number)
+
+
+def _suppress(u: Unit, ticket: Ticket) -> None:
+    days = u.app.cfg.timers.bounce_suppress_days
+    for address in u.cls.bounce_recipients:
+        contact = u.s.scalar(select(Contact).where(Contact.email == address.lower()))
+        if contact is not None:
+            contact.suppressed_until = u.now + timedelta(days=days)
+            insert_event(
+                u.s,
+                ticket.number,
+                u.now,
+                "contact_suppressed",
+                detail={"until": contact.suppressed_until.isoformat(), "days": days},
+                contact_id=contact.id,
+            )
+
+
+def auto_reply(u: Unit, ticket: Ticket | None) -> Outcome:
+    """R3: an automatic answer on the sender's ticket is recorded for threading only."""
+    assert ticket is not None  # R3 found it
+    store_message(u, ticket, "notice", public=False)
+    add_event(u.s, ticket, u.now, "auto_reply", u.msg.from_addr, reason=u.decision.reason)
+    return Outcome(Kind.FOLLOWED_UP, u.decision.reason, ticket.number)
+
+
+def reject(u: Unit, ticket: Ticket | None) -> Outcome:
+    """R5/R6/size: refused; the notice goes out unless the mail wants none or the channel
+    refuses in-protocol."""
+    msg, d = u.msg, u.decision
+    if not (u.silent or not u.notices or not msg.from_addr or d.notice is None):
+        ctx: dict[str, object] = {"original_subject": msg.subject, "sender": msg.from_addr}
+        if d.notice == "contract_expired":
+            ctx["support_until"] = u.facts.sender.support_until
+        elif d.notice == "too_large":
+            ctx.update(size_bytes=msg.size, limit_bytes=u.app.cfg.limits.max_message_bytes)
+        queue_mail(
+            u.s,
+            u.app,
+            template=d.notice,
+            to=msg.from_addr,
+            now=u.now,
+            in_reply_to=msg.message_id,
+            context=ctx,
+        )
+    return Outcome(Kind.REJECTED, d.reason)
+
+
+def sender_contact(u: Unit) -> Contact:
+    """The registered sender with their customer (R5 guarantees one from NEW_TICKET on)."""
+    options = (joinedload(Contact.customer),)
+    contact = u.s.get(Contact, u.facts.sender.contact_id, options=options)
+    assert contact is not None
+    return contact
+
+
+def open_ticket(u: Unit, ticket: Ticket | None) -> Outcome:
+    """R8/R9/P11: a new ticket, acknowledged (P15 too) unless the mail wants no answer."""
+    t = _create(u, sender_contact(u))
+    return Outcome(Kind.TICKETED, u.decision.reason, t.number)
+
+
+def _create(u: Unit, contact: Contact) -> Ticket:
+    s, msg, d, now = u.s, u.msg, u.decision, u.now
+    product = pick_product(contact.customer, f"{msg.subject}\n{msg.new_content}")
+    t = new_ticket(
+        s, u.app, contact, msg.subject, product, now, follows_up=d.follows_up, last_customer_at=now
+    )
+    add_event(
+        s, t, now, "created", msg.from_addr, rule=d.rule, reason=d.reason, follows_up=d.follows_up
+    )
+    if t.assignee is not None:
+        add_event(s, t, now, "assigned", "system", **{"from": None, "to": t.assignee.email})
+    store_message(u, t, "customer")
+    refs = [msg.message_id] if msg.message_id else []
+    supported = unsupported_version(s, t, now)
+    if not u.silent:
+        if supported is not None:
+            queue_unsupported_version(
+                u, t, contact, supported, in_reply_to=msg.message_id, references=refs
+            )
+        _acknowledge(u, t, contact, refs)
+    notify_agents(u, t, "new", refs)
+    if t.type == "nuevo_requerimiento":  # P13: e.g. support.default_type set to it
+        forward_to_committee(s, u.app, t, now)
+    return t
+
+
+def _acknowledge(u: Unit, t: Ticket, contact: Contact, refs: list[str]) -> None:
+    ctx = {"missing_phone": not contact.phone}
+    if u.decision.follows_up:
+        ctx["old_number"] = u.decision.follows_up
+    queue_mail(
+        u.s,
+        u.app,
+        template=u.decision.notice or "acknowledgement",
+        to=contact.email,
+        now=u.now,
+        ticket=t,
+        in_reply_to=u.msg.message_id,
+        references=refs,
+        recipient_name=contact.name,
+        context=ctx,
+    )
+
+
+def _customer_reply(u: Unit, ticket: Ticket | None) -> tuple[Ticket, list[str]]:
+    """What every R7 reply does first: stored on its ticket, which learns of the answer."""
+    assert ticket is not None  # R7 found it
+    store_message(u, ticket, "customer")
+    refs = thread_ids(u.s, ticket.number)
+    ticket.last_customer_at = u.now
+    ticket.updated_at = u.now
+    return ticket, refs
+
+
+def confirm(u: Unit, ticket: Ticket | None) -> Outcome:
+    """R7: a thank-you on a resolved ticket keeps it resolved."""
+    t, _ = _customer_reply(u, ticket)
+    add_event(u.s, t, u.now, "customer_confirmed", u.msg.from_addr)
+    return Outcome(Kind.FOLLOWED_UP, "customer confirmed", t.number)
+
+
+def reopen(u: Unit, ticket: Ticket | None) -> Outcome:
+    """P10: a reply within the window reopens the resolved ticket."""
+    t, refs = _customer_reply(u, ticket)
+    s, msg, now = u.s, u.msg, u.now
+    transition(s, t, "open", now, msg.from_addr, "customer reply")
+    add_event(s, t, now, "reopened", msg.from_addr)
+    if not u.silent:
+        contact = sender_contact(u)
+        queue_mail(
+            s,
+            u.app,
+            template="reopened",
+            to=contact.email,
+            now=now,
+            ticket=t,
+            in_reply_to=msg.message_id,
+            references=refs,
+            recipient_name=contact.name,
+            context={"body": msg.new_content},
+        )
+    notify_agents(u, t, "reopened", refs)
+    return Outcome(Kind.FOLLOWED_UP, "reopened", t.number)
+
+
+def follow_up(u: Unit, ticket: Ticket | None) -> Outcome:
+    """R7: a reply on an open ticket; the agents are told."""
+    t, refs = _customer_reply(u, ticket)
+    add_event(u.s, t, u.now, "customer_reply", u.msg.from_addr, via=u.decision.reason)
+    notify_agents(u, t, "followup", refs)
+    return Outcome(Kind.FOLLOWED_UP, u.decision.reason, t.number)

@@ -1,0 +1,150 @@
+"""Mail the pipeline's handlers send about a ticket: agents' notifications, the committee's
+forward (P13), customers' automatic notices (P15, command notices).
+
+Shared by the customer and the agent handlers and by the commands, so it sits below all of
+them; every mail goes through `queue_mail` (loop guards, outbox) in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk.outbound.notices import queue_mail
+from maildesk.pipeline.records import last_customer_message_id
+from maildesk.pipeline.tickets import add_event
+from maildesk.pipeline.unit import Unit
+from maildesk.store.models import Agent, Contact, Message, Ticket
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+Send = Callable[[], None]
+Files = list[tuple[str, str, bytes]]
+
+_ACTIVE_AGENTS = select(Agent).where(Agent.active.is_(True))
+
+
+def notify_agents(u: Unit, t: Ticket, event: str, references: list[str] | None = None) -> None:
+    """§4: the assignee, or every agent skilled in the ticket's type (else all), is told."""
+    s, app, msg = u.s, u.app, u.msg
+    if t.assignee is not None:
+        agents = [t.assignee]
+    else:
+        active = list(s.scalars(_ACTIVE_AGENTS))
+        agents = [a for a in active if t.type in a.skills] or active
+    for agent in agents:
+        queue_mail(
+            s,
+            app,
+            template="agent_notification",
+            to=agent.email,
+            now=u.now,
+            ticket=t,
+            recipient_name=agent.name,
+            auto_submitted="auto-generated",
+            reply_to=app.cfg.support.address,
+            in_reply_to=msg.message_id,
+            references=references,
+            record=False,
+            context={
+                "event": event,
+                "body": msg.new_content,
+                "sender": msg.from_addr,
+                "attachments": [{"filename": a.filename, "size": a.size} for a in msg.attachments],
+                "sla_due_at": t.sla_due_at.astimezone(app.calendar.tz) if t.sla_due_at else None,
+            },
+        )
+
+
+def queue_unsupported_version(
+    u: Unit, t: Ticket, contact: Contact, supported: list[str], **threading: Any
+) -> None:
+    """P15: tell the customer who opened `t` that its product version is out of support."""
+    queue_mail(
+        u.s,
+        u.app,
+        template="unsupported_version",
+        to=contact.email,
+        now=u.now,
+        ticket=t,
+        recipient_name=contact.name,
+        context={"version": t.product_version, "supported_versions": supported},
+        **threading,
+    )
+
+
+def first_request_body(s: Session, t: Ticket) -> str:
+    """The text that opened the ticket (what the committee evaluates, P13)."""
+    first = s.scalar(
+        select(Message.body)
+        .where(Message.ticket_number == t.number, Message.direction == "in", Message.public)
+        .order_by(Message.id)
+        .limit(1)
+    )
+    return first or ""
+
+
+def committee_addresses(s: Session, app: App) -> list[str]:
+    """P13's committee: the configured address, else the agents flagged `committee = true`."""
+    if app.cfg.committee.address:
+        return [app.cfg.committee.address]
+    q = select(Agent.email).where(Agent.active.is_(True), Agent.committee.is_(True))
+    return list(s.scalars(q.order_by(Agent.id)))
+
+
+def forward_to_committee(s: Session, app: App, t: Ticket, now: datetime) -> None:
+    """P13: a feature request goes to the committee address (else to committee agents)."""
+    recipients = committee_addresses(s, app)
+    if not recipients:
+        add_event(s, t, now, "committee_not_configured")
+        return
+    body = first_request_body(s, t)
+    for to in recipients:
+        queue_mail(
+            s,
+            app,
+            template="feature_committee",
+            to=to,
+            now=now,
+            ticket=t,
+            auto_submitted="auto-generated",
+            reply_to=app.cfg.support.address,
+            record=False,  # internal: never part of the customer's transcript
+            context={"customer_name": t.customer.name, "body": body},
+        )
+    add_event(s, t, now, "forwarded_to_committee", to=recipients)
+
+
+def customer_notice(
+    s: Session,
+    app: App,
+    t: Ticket,
+    template: str,
+    now: datetime,
+    *,
+    attach: Callable[[], Files] | None = None,
+    **context: Any,
+) -> Send:
+    """A deferred automatic notice to the requester, threaded into their conversation."""
+
+    def send() -> None:
+        queue_mail(
+            s,
+            app,
+            template=template,
+            to=t.requester.email,
+            now=now,
+            ticket=t,
+            auto_submitted="auto-generated",
+            in_reply_to=last_customer_message_id(s, t.number),
+            recipient_name=t.requester.name,
+            attachments=attach() if attach else (),
+            context=context,
+        )
+
+    return send
