@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -17,9 +18,12 @@ from maildesk.config import Config, read_secret
 from maildesk.domain.calendar import BusinessCalendar
 from maildesk.mail.addresses import mailbox_key
 from maildesk.mail.msgid import make_message_id, verify_message_id
-from maildesk.pipeline.outcome import Ingested, Outcome
+from maildesk.outbound.templates import Templates
 from maildesk.store.db import Database
 from maildesk.store.models import Agent, Setting
+
+if TYPE_CHECKING:
+    from maildesk.pipeline.outcome import Ingested, Outcome
 
 
 class App:
@@ -72,9 +76,7 @@ class App:
         return self.calendar_24x7 if policy == "7x24" else self.calendar
 
     @cached_property
-    def templates(self):
-        from maildesk.outbound.templates import Templates
-
+    def templates(self) -> Templates:
         directory = self.cfg.templates.directory
         override = self.cfg.path(directory) if directory else None
         return Templates(self.cfg.support.language, override)

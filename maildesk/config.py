@@ -19,6 +19,8 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
+from maildesk.domain.calendar import BusinessCalendar
+from maildesk.domain.sla import PRIORITIES, TYPES
 from maildesk.errors import ConfigError
 from maildesk.mail.addresses import mailbox_key
 
@@ -277,9 +279,6 @@ def _build(cls: Any, data: dict[str, Any], prefix: str, file: str) -> Any:
 
 
 def _validate(cfg: Config) -> None:
-    from maildesk.domain.calendar import BusinessCalendar
-    from maildesk.domain.sla import PRIORITIES, TYPES
-
     f = cfg.source
     if "@" not in cfg.support.address:
         raise ConfigError(f"{f}: support.address must be an e-mail address")

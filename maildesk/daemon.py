@@ -26,7 +26,9 @@ from sqlalchemy import select
 
 from maildesk import logs
 from maildesk.channels.imap import ImapConsumer, ImapSettings
+from maildesk.channels.smtp_listener import ListenerThread
 from maildesk.config import Config, load_config, read_secret
+from maildesk.domain.calendar import BusinessCalendar
 from maildesk.errors import ConfigError, MaildeskError, TemporaryFailure
 from maildesk.locks import MailboxLock, exclusive, mailbox_lock
 from maildesk.metrics import Metrics, MetricsServer
@@ -36,6 +38,7 @@ from maildesk.pipeline.accept import accept, accept_batch, quarantine
 from maildesk.pipeline.outcome import Outcome
 from maildesk.report import digest
 from maildesk.store.models import Outbox
+from maildesk.timers import run_timers, summary
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -239,8 +242,6 @@ class Daemon:
             )
             self._spawn("maildesk-imap", self._consume)
         elif mode in ("smtp", "lmtp"):
-            from maildesk.channels.smtp_listener import ListenerThread
-
             self.listener = ListenerThread(self.app, mode)
             self.listener.start()
 
@@ -426,8 +427,6 @@ class Daemon:
 
     def _run_timers(self) -> None:
         try:
-            from maildesk.timers import run_timers, summary
-
             report = run_timers(self.app, self.app.now())
         except TemporaryFailure as exc:
             log.warning("timers: skipped this run: %s", exc)
@@ -499,8 +498,6 @@ class Daemon:
         return applied
 
     def _rebuild_calendar(self, cfg: Config) -> None:
-        from maildesk.domain.calendar import BusinessCalendar
-
         c = cfg.calendar
         self.app.calendar = BusinessCalendar(
             c.timezone, c.open, c.close, c.workdays, c.holidays_country or None, c.extra_holidays

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.config import read_secret
 from maildesk.errors import ConfigError, TemporaryFailure
+from maildesk.outbound.notices import queue_mail
 from maildesk.store.models import Outbox
 
 if TYPE_CHECKING:
@@ -214,8 +215,6 @@ def _finish(
     s: Session, app: App, row_id: int, now: datetime, error: str | None, permanent: bool
 ) -> str:
     """Record the result of one attempt: sent, retry later, or give up (and alert)."""
-    from maildesk.outbound.notices import queue_mail
-
     row = s.get(Outbox, row_id)
     if row is None:
         return "gone"

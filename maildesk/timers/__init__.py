@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from maildesk.outbound.sender import flush
 from maildesk.timers.feature import T3
 from maildesk.timers.lifecycle import T1, T2
 from maildesk.timers.sla import T4_BREACH, T4_WARN
@@ -26,8 +27,6 @@ TIMERS: tuple[Timer, ...] = (T1, T2, T3, T4_BREACH, T4_WARN)
 def run_timers(app: App, now: datetime, dry_run: bool = False) -> TimerReport:
     """Run T1–T4 as of `now`, then flush the outbox (T5). A dry run writes nothing at all:
     the same work runs in transactions that are rolled back, and T5 is skipped."""
-    from maildesk.outbound.sender import flush
-
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("run_timers needs an aware datetime")
     _ = app.secret  # loaded outside the units of work (it may have to be created)
