@@ -38,18 +38,6 @@ def _summary(app: App, t: Ticket) -> dict[str, Any]:
     }
 
 
-def ticket_rows(app: App, state: str | None = None) -> list[dict[str, Any]]:
-    with app.db.transaction() as s:
-        q = (
-            select(Ticket)
-            .options(selectinload(Ticket.requester), selectinload(Ticket.assignee))
-            .order_by(Ticket.number)
-        )
-        if state:
-            q = q.where(Ticket.state == state)
-        return [_summary(app, t) for t in s.scalars(q)]
-
-
 def ticket_detail(app: App, number: int) -> dict[str, Any] | None:
     with app.db.transaction() as s:
         t = s.get(Ticket, number)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -19,6 +20,9 @@ from maildesk.errors import (
     TemporaryFailure,
 )
 
+#: What a shell reports for a program killed by SIGPIPE (128 + 13), as `cat | head` does.
+EX_PIPE = 141
+
 
 def _handler(name: str) -> Callable[[argparse.Namespace], int]:
     """The function named "module:function" in this package (see `parser`)."""
@@ -30,14 +34,32 @@ def _handler(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    level = (
-        logging.DEBUG
-        if args.verbose
-        else logging.INFO
-        if args.command == "run"
-        else logging.WARNING
-    )
+    """Run one command. A reader that goes away (`maildesk tickets list | head`) ends the
+    command quietly, as it ends `cat`: no traceback, nothing more written."""
+    try:
+        rc = _run(build_parser().parse_args(argv))
+        sys.stdout.flush()  # here, not at interpreter exit, where a broken pipe is noisy
+        return rc
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EX_PIPE
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing to do
+        pass
+
+
+def _run(args: argparse.Namespace) -> int:
+    level = logging.WARNING
+    if args.verbose:
+        level = logging.DEBUG
+    elif args.command == "run":
+        level = logging.INFO  # the daemon's journal says what it does
     logs.setup(level)
     try:
         return _handler(args.handler)(args)

@@ -12,6 +12,8 @@ from datetime import date, datetime
 from typing import Any
 
 from maildesk import __version__
+from maildesk.domain.lifecycle import State
+from maildesk.domain.sla import PRIORITIES, TYPES
 
 
 def _command(
@@ -25,6 +27,48 @@ def _command(
 def _group(sub: Any, name: str, help: str) -> Any:
     gp = sub.add_parser(name, help=help, description=help)
     return gp.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+
+def _when(text: str) -> date | datetime:
+    """--since/--until: a date (2026-12-01) or an ISO 8601 time; zone-less means the
+    support timezone."""
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date (2026-12-01) or a time (2026-12-01T09:30)"
+        ) from None
+
+
+def _ticket_filters(sp: argparse.ArgumentParser) -> None:
+    f = sp.add_argument_group("filters (all given must match)")
+    f.add_argument("--state", choices=[s.value for s in State], help="tickets in this state")
+    f.add_argument("--customer", metavar="ID", help="the customer's id in the registry")
+    f.add_argument(
+        "--contact", metavar="ADDR", help="requested by, or with mail from, this address"
+    )
+    f.add_argument(
+        "--assignee",
+        metavar="AGENT",
+        help="assigned to this agent (address or name); none: not assigned yet",
+    )
+    f.add_argument("--type", choices=TYPES, help="ticket type")
+    f.add_argument("--priority", choices=PRIORITIES, help="ticket priority")
+    f.add_argument("--since", type=_when, metavar="DATE", help="created on or after DATE")
+    f.add_argument("--until", type=_when, metavar="DATE", help="created up to DATE (inclusive)")
+    f.add_argument(
+        "--search",
+        metavar="TEXT",
+        help="every word in a subject or body (case and accents ignored; word* for a prefix)",
+    )
+    o = sp.add_argument_group("output")
+    o.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="aligned table for people (default), JSON or CSV for programs",
+    )
+    o.add_argument("--json", action="store_true", help="the same as --format json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tickets = _group(sub, "tickets", "tickets")
     sp = _command(tickets, "list", "tickets:cmd_list", "list tickets")
-    sp.add_argument("--state", choices=("open", "resolved", "closed"))
-    sp.add_argument("--json", action="store_true")
+    _ticket_filters(sp)
     sp = _command(tickets, "show", "tickets:cmd_show", "show one ticket")
     sp.add_argument("number", type=int)
     sp.add_argument("--json", action="store_true")
