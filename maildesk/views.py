@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from maildesk.outbound.transcript import transcript_text
-from maildesk.store.models import Message, Quarantine, Ticket
+from maildesk.store.models import Message, Outbox, Quarantine, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -39,12 +39,17 @@ def _summary(app: App, t: Ticket) -> dict[str, Any]:
 
 
 def ticket_detail(app: App, number: int) -> dict[str, Any] | None:
+    """A ticket with its messages (each outgoing one with its delivery) and events; the
+    SPEC §6 fields, plus the people's names for readers."""
     with app.db.transaction() as s:
         t = s.get(Ticket, number)
         if t is None:
             return None
         out = _summary(app, t)
         out.update(
+            customer_name=t.customer.name,
+            requester_name=t.requester.name,
+            assignee_name=t.assignee.name if t.assignee else None,
             product=t.product,
             product_version=t.product_version,
             unsupported_version=t.unsupported_version,
@@ -60,33 +65,50 @@ def ticket_detail(app: App, number: int) -> dict[str, Any] | None:
             .options(selectinload(Message.attachments))
             .order_by(Message.id)
         )
-        out["messages"] = [
-            {
-                "direction": m.direction,
-                "kind": m.kind,
-                "from": m.from_addr,
-                "to": m.to_addrs,
-                "subject": m.subject,
-                "message_id": m.message_id,
-                "date": _iso(app, m.at),
-                "body": m.body,
-                "attachments": [
-                    {
-                        "filename": a.filename,
-                        "content_type": a.content_type,
-                        "size": a.size,
-                        "sha256": a.sha256,
-                    }
-                    for a in m.attachments
-                ],
-            }
-            for m in msgs
-        ]
+        sent = _deliveries(app, s, number)
+        out["messages"] = [_message(app, m, sent.get(m.message_id or "")) for m in msgs]
         out["events"] = [
             {"at": _iso(app, e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
             for e in t.events
         ]
         return out
+
+
+def _message(app: App, m: Message, delivery: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "direction": m.direction,
+        "kind": m.kind,
+        "from": m.from_addr,
+        "to": m.to_addrs,
+        "subject": m.subject,
+        "message_id": m.message_id,
+        "date": _iso(app, m.at),
+        "body": m.body,
+        "attachments": [
+            {
+                "id": a.id,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+            }
+            for a in m.attachments
+        ],
+        "delivery": delivery,
+    }
+
+
+def _deliveries(app: App, s: Session, number: int) -> dict[str, dict[str, Any]]:
+    """Where each mail queued for the ticket stands in the outbox, by Message-ID."""
+    rows = s.execute(
+        select(
+            Outbox.message_id, Outbox.state, Outbox.attempts, Outbox.sent_at, Outbox.last_error
+        ).where(Outbox.ticket_number == number)
+    )
+    return {
+        mid: {"state": state, "attempts": attempts, "sent_at": _iso(app, at), "last_error": err}
+        for mid, state, attempts, at, err in rows
+    }
 
 
 def transcript(app: App, number: int) -> str:

@@ -1,47 +1,98 @@
-"""`maildesk tickets show N` as text: the ticket as a person reads it."""
+"""`maildesk tickets show N` as text: the ticket as a person reads it, in the support
+language and timezone; every piece of customer text made safe for the terminal."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from maildesk.cli.output import safe, safe_line
+from maildesk.cli.output import colour_on, paint, safe, safe_line
+from maildesk.cli.words import Words
 
 if TYPE_CHECKING:
     from maildesk.app import App
 
-_DETAIL_KEYS = (
-    "state",
-    "type",
-    "priority",
-    "customer",
-    "requester",
-    "product",
-    "assignee",
-    "created_at",
-    "sla_due_at",
-    "resolved_at",
-    "closed_at",
-    "resolution_reason",
-    "follows_up",
-)
+
+def _person(name: str | None, address: str | None) -> str:
+    if not address:
+        return "-"
+    return f"{name} <{address}>" if name and name != address else address
+
+
+def _fields(w: Words, d: dict[str, Any]) -> list[tuple[str, str]]:
+    kind = f"{d['type']}" + (f" ({w.label('unclassified')})" if d.get("unclassified") else "")
+    product = " ".join(x for x in (d.get("product"), d.get("product_version")) if x)
+    if product and d.get("unsupported_version"):
+        product += f" ({w.label('unsupported')})"
+    rows = [
+        ("state", w.state(d["state"])),
+        ("type", kind),
+        ("priority", d["priority"]),
+        ("customer", f"{d.get('customer_name') or d['customer']} ({d['customer']})"),
+        ("requester", _person(d.get("requester_name"), d["requester"])),
+        ("assignee", _person(d.get("assignee_name"), d["assignee"])),
+        ("product", product),
+        ("created_at", w.when(d["created_at"])),
+        ("sla_due_at", w.when(d["sla_due_at"]) if d["sla_due_at"] else ""),
+        ("resolved_at", w.when(d["resolved_at"]) if d["resolved_at"] else ""),
+        ("closed_at", w.when(d["closed_at"]) if d["closed_at"] else ""),
+        ("resolution_reason", d.get("resolution_reason") or ""),
+        ("follows_up", f"#{d['follows_up']}" if d.get("follows_up") else ""),
+    ]
+    return [(w.label(key), value) for key, value in rows if value]
+
+
+def delivery(w: Words, info: dict[str, Any] | None) -> str:
+    """Where an outgoing mail stands: delivered when, waiting, or given up and why."""
+    if info is None:
+        return ""
+    state, tries, error = info["state"], info["attempts"], info.get("last_error") or ""
+    error = safe_line(error)[:200]
+    if state == "sent":
+        return w.pick("entregado el {at}", "delivered {at}", at=w.when(info["sent_at"]))
+    if state == "failed":
+        return w.pick(
+            "NO ENTREGADO tras {n} intentos: {e}", "NOT DELIVERED after {n} attempts: {e}",
+            n=tries, e=error,
+        )  # fmt: skip
+    if state == "cancelled":
+        return w.pick("cancelado, no se enviará", "cancelled, will not be sent")
+    if tries:
+        return w.pick(
+            "por enviar ({n} intentos fallidos: {e})",
+            "waiting to be sent ({n} failed attempts: {e})",
+            n=tries, e=error,
+        )  # fmt: skip
+    return w.pick("por enviar", "waiting to be sent")
 
 
 def print_ticket(app: App, detail: dict[str, Any]) -> None:
+    w = Words(app.cfg.support.language, app.calendar.tz)
+    on = colour_on()
     prefix = app.cfg.support.subject_prefix
-    print(safe_line(f"[{prefix} #{detail['number']}] {detail['subject']}"))
-    for key in _DETAIL_KEYS:
-        if detail[key] not in (None, ""):
-            print(f"  {key:18} {safe_line(detail[key])}")
+    print(paint(safe_line(f"[{prefix} #{detail['number']}] {detail['subject']}"), "bold", on=on))
+    fields = _fields(w, detail)
+    pad = max(len(label) for label, _ in fields)
+    for label, value in fields:
+        print(f"  {label:<{pad}}  {safe_line(value)}")
+    print(f"\n{paint(w.label('messages'), 'bold', on=on)}")
     for m in detail["messages"]:
-        head = f"{m['date']}  {m['direction']}/{m['kind']}  {m['from']} → {m['to']}"
-        print(f"\n--- {safe_line(head)}")
-        print(f"    {safe_line(m['subject'])}")
-        for line in m["body"].splitlines():
-            print(f"    {safe(line)}")
-        for a in m["attachments"]:
-            att = f"{a['filename']} ({a['content_type']}, {a['size']} bytes)"
-            print(f"    [attachment] {safe_line(att)}")
-    print("\nevents:")
+        _print_message(w, m, on=on)
+    print(f"\n{paint(w.label('events'), 'bold', on=on)}")
     for e in detail["events"]:
-        print(safe_line(f"  {e['at']}  {e['kind']:20} {e['actor']}  {json.dumps(e['detail'])}"))
+        print(f"  {w.when(e['at'])}  {safe_line(w.event(e['kind'], e['actor'], e['detail']))}")
+
+
+def _print_message(w: Words, m: dict[str, Any], *, on: bool) -> None:
+    arrow = f"{m['from']} → {m['to']}"
+    head = f"{w.when(m['date'])} · {w.kind(m['kind'])} · {arrow}"
+    print(f"\n  {paint(safe_line(head), 'dim', on=on)}")
+    status = delivery(w, m.get("delivery"))
+    if status:
+        style = "red" if m["delivery"]["state"] == "failed" else None
+        print(f"  {paint(status, style, on=on)}")
+    print(f"  {safe_line(m['subject'])}")
+    for line in m["body"].splitlines():
+        print(f"    {safe(line)}".rstrip())
+    for a in m["attachments"]:
+        att = f"[{w.label('attachment')} {a['id']}] {a['filename']} ({a['content_type']}, "
+        print(f"    {safe_line(att)}{a['size']} bytes)")

@@ -26,7 +26,7 @@ INDEX_OBJECTS = frozenset(
     | {f"messages_fts_{shadow}" for shadow in ("data", "idx", "content", "docsize", "config")}
 )
 _FOLD = str.maketrans(FOLD_FROM, FOLD_TO)
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: the tokens of both indexes
 
 
 def words(query: str) -> list[tuple[str, bool]]:

@@ -7,6 +7,12 @@ existing messages are indexed here. Both fold case and accents alike (unicode61 
 remove_diacritics on SQLite, `translate` of Latin accents before the 'simple' parser on
 PostgreSQL), so a search finds the same tickets on both: "facturacion" finds "Facturación".
 
+Indexed: what people wrote, i.e. mail received (customers', agents' commands and notes) and
+agents' answers; not the notices rendered from our templates, whose words every ticket
+shares (searching "solicitud" would find them all) and which were half the index's cost.
+SQLite keeps no word positions (detail=none): searches are by words, never phrases, and
+the index is smaller and cheaper to write.
+
 Revision ID: 0004
 Revises: 0003
 """
@@ -26,27 +32,35 @@ CAP = 200_000
 FOLD_FROM = "ÀÁÂÃÄÅàáâãäåÈÉÊËèéêëÌÍÎÏìíîïÒÓÔÕÖòóôõöÙÚÛÜùúûüÝýÿÑñÇç"
 FOLD_TO = "AAAAAAaaaaaaEEEEeeeeIIIIiiiiOOOOOoooooUUUUuuuuYyyNnCc"
 
+INDEXED = "direction = 'in' OR kind = 'agent'"
 _NEW = f"new.id, new.subject, substr(new.body, 1, {CAP})"
 _OLD = f"'delete', old.id, old.subject, substr(old.body, 1, {CAP})"
 SQLITE = [
     # The FTS table reads its content through this view, so a 'rebuild' indexes what the
     # triggers index: the capped body.
     f"CREATE VIEW messages_search AS SELECT id, subject, substr(body, 1, {CAP}) AS body "
-    "FROM messages",
+    f"FROM messages WHERE {INDEXED}",
     "CREATE VIRTUAL TABLE messages_fts USING fts5(subject, body, content='messages_search', "
-    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN "
+    "content_rowid='id', tokenize='unicode61 remove_diacritics 2', detail=none)",
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages "
+    f"WHEN new.{INDEXED.replace(' OR ', ' OR new.')} BEGIN "
     f"INSERT INTO messages_fts(rowid, subject, body) VALUES ({_NEW}); END",
-    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN "
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages "
+    f"WHEN old.{INDEXED.replace(' OR ', ' OR old.')} BEGIN "
     f"INSERT INTO messages_fts(messages_fts, rowid, subject, body) VALUES ({_OLD}); END",
-    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF subject, body ON messages BEGIN "
-    f"INSERT INTO messages_fts(messages_fts, rowid, subject, body) VALUES ({_OLD}); "
-    f"INSERT INTO messages_fts(rowid, subject, body) VALUES ({_NEW}); END",
+    # Messages are not edited, but if one is, the index follows (old words out, new in).
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF subject, body, direction, kind "
+    "ON messages BEGIN "
+    f"INSERT INTO messages_fts(messages_fts, rowid, subject, body) SELECT {_OLD} "
+    f"WHERE old.{INDEXED.replace(' OR ', ' OR old.')}; "
+    f"INSERT INTO messages_fts(rowid, subject, body) SELECT {_NEW} "
+    f"WHERE new.{INDEXED.replace(' OR ', ' OR new.')}; END",
     "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')",
 ]
 _DOCUMENT = (
+    f"CASE WHEN {INDEXED} THEN "
     "to_tsvector('simple'::regconfig, translate(coalesce(subject, '') || ' ' || "
-    f"left(coalesce(body, ''), {CAP}), '{FOLD_FROM}', '{FOLD_TO}'))"
+    f"left(coalesce(body, ''), {CAP}), '{FOLD_FROM}', '{FOLD_TO}')) END"
 )
 POSTGRESQL = [
     f"ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS ({_DOCUMENT}) STORED",
