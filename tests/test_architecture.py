@@ -30,3 +30,30 @@ def test_no_maildesk_imports_inside_functions() -> None:
         for name in _imports_inside_functions(path)
     }
     assert hidden == set()
+
+
+def _positional(func: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> int:
+    args = [*func.args.posonlyargs, *func.args.args]
+    if in_class and args and args[0].arg in ("self", "cls"):
+        args = args[1:]  # passed by Python, not written by the caller
+    return len(args)
+
+
+def test_no_function_takes_more_than_six_positional_parameters() -> None:
+    """Issue 13 item 3: flags keyword-only; values that travel together are one value."""
+    too_many = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        methods = {
+            id(f)
+            for c in ast.walk(tree)
+            if isinstance(c, ast.ClassDef)
+            for f in c.body
+            if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        for f in ast.walk(tree):
+            if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = _positional(f, id(f) in methods)
+                if n > 6:
+                    too_many.append(f"{path.relative_to(PACKAGE)}:{f.lineno} {f.name} ({n})")
+    assert too_many == []

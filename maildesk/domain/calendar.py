@@ -93,6 +93,7 @@ class BusinessCalendar:
         workdays: Iterable[str] = ("mon", "tue", "wed", "thu", "fri"),
         holidays_country: str | None = "MX",
         extra_holidays: Iterable[date] = (),
+        *,
         always_open: bool = False,
     ) -> None:
         if not isinstance(timezone, str) or not timezone.strip():

@@ -104,7 +104,7 @@ def _record(s: Session, app: App, p: _Prepared, notices: bool) -> Outcome:
         log.warning("quarantined source=%s id=%s reason=%s", p.source, qid, p.error)
         return Outcome(Kind.QUARANTINED, p.error)
     msg = p.msg
-    facts = gather(s, app, msg, p.cls, p.now, p.too_large)
+    facts = gather(s, app, msg, p.cls, p.now, too_large=p.too_large)
     decision = route(msg, p.cls, facts)
     if decision.action is Action.DUPLICATE:
         return Outcome(Kind.IGNORED, "duplicate", message_id=msg.message_id, duplicate=True)

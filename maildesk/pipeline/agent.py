@@ -190,7 +190,7 @@ def _apply_to_ticket(
     else:
         command_text = "\n".join(c.line for c in commands)
         store_message(u, ticket, "agent", public=False, body=command_text)
-    applied = agent_commands.apply(s, u.app, ticket, commands, agent.email, now)
+    applied = agent_commands.apply(u, ticket, commands, agent.email)
     relayed = not note and bool(body.strip())
     if relayed:
         mid = relay_answer(u, ticket, agent, body)
@@ -234,7 +234,7 @@ def _open_for_customer(
     if errors or contact is None:
         return _reject_commands(u, agent, None, errors)
     t = open_on_behalf(u, agent, contact, body)
-    applied = agent_commands.apply(u.s, u.app, t, others, agent.email, u.now)
+    applied = agent_commands.apply(u, t, others, agent.email)
     for send in applied.sends:
         send()
     return Outcome(Kind.TICKETED, f"opened on behalf of {contact.email} (P14)", t.number)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,7 @@ from maildesk.pipeline.tickets import (
     set_type,
     transition,
 )
+from maildesk.pipeline.unit import Unit
 from maildesk.store.models import Agent, Product, Ticket
 
 if TYPE_CHECKING:
@@ -116,23 +116,22 @@ def _transcript(s: Session, app: App, t: Ticket) -> Files:
     return [(f"ticket-{t.number}.txt", "text/plain", text.encode("utf-8"))]
 
 
-def _apply_one(
-    s: Session, app: App, t: Ticket, c: Command, actor: str, now: datetime, out: Applied
-) -> None:
+def _apply_one(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None:
+    s, app, now = u.s, u.app, u.now
     if c.name == "type":
-        if set_type(app, s, t, c.args[0], now, actor):
+        if set_type(s, app, t, c.args[0], now, actor):
             out.type_changed = True
             if t.type == FEATURE:
                 forward_to_committee(s, app, t, now)
     elif c.name == "priority":
-        set_priority(app, s, t, c.args[0], now, actor)
+        set_priority(s, app, t, c.args[0], now, actor)
     elif c.name == "assign":
         agent, _ = find_agent(s, c.args[0])
         if agent is not None and agent is not t.assignee:
             assign(s, t, agent, now, actor)
         out.assigned = True
     elif c.name == "product":
-        _apply_product(s, app, t, c, actor, now, out)
+        _apply_product(u, t, c, actor, out)
     elif c.name == "resolve":
         reason = c.args[0] if c.args else ""
         transition(s, t, "resolved", now, actor, reason)
@@ -164,9 +163,8 @@ def _apply_one(
         )
 
 
-def _apply_product(
-    s: Session, app: App, t: Ticket, c: Command, actor: str, now: datetime, out: Applied
-) -> None:
+def _apply_product(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None:
+    s, app, now = u.s, u.app, u.now
     product = find_product(s, c.args[0])
     assert product is not None  # check() guarantees it
     version = c.args[1] if len(c.args) > 1 else None
@@ -174,7 +172,7 @@ def _apply_product(
         owned = [p for p in t.customer.products or [] if p["name"] == product.name]
         version = (owned[0].get("version") or None) if owned else None
     supported = product.supported_versions
-    if set_product(s, t, product.name, version, supported, now, actor):
+    if set_product(s, t, (product.name, version), supported, now, actor):
         out.sends.append(
             customer_notice(
                 s, app, t, "unsupported_version", now, version=version, supported_versions=supported
@@ -182,13 +180,11 @@ def _apply_product(
         )
 
 
-def apply(
-    s: Session, app: App, t: Ticket, commands: Sequence[Command], actor: str, now: datetime
-) -> Applied:
+def apply(u: Unit, t: Ticket, commands: Sequence[Command], actor: str) -> Applied:
     """Apply checked commands in order; customer notices come back unsent in `sends`."""
     out = Applied()
     for c in commands:
-        _apply_one(s, app, t, c, actor, now, out)
+        _apply_one(u, t, c, actor, out)
     if commands:
-        add_event(s, t, now, "agent_commands", actor, commands=[c.line for c in commands])
+        add_event(u.s, t, u.now, "agent_commands", actor, commands=[c.line for c in commands])
     return out

@@ -102,7 +102,13 @@ def find_ticket(s: Session, app: App, msg: Inbound) -> TicketRef | None:
 
 
 def gather(
-    s: Session, app: App, msg: Inbound, cls: Classification, now: datetime, too_large: bool = False
+    s: Session,
+    app: App,
+    msg: Inbound,
+    cls: Classification,
+    now: datetime,
+    *,
+    too_large: bool = False,
 ) -> Facts:
     duplicate = s.connection().scalar(_DUPLICATE, {"key": message_key(msg)})
     sender = find_sender(s, app, msg.from_addr)

@@ -28,6 +28,7 @@ def new_ticket(
     subject: str,
     product: tuple[str | None, str | None],
     now: datetime,
+    *,
     follows_up: int | None = None,
     assignee: Agent | None = None,
     last_customer_at: datetime | None = None,
@@ -101,7 +102,7 @@ def add_event(
     **detail: Any,
 ) -> None:
     """Record one audit event on `ticket` (which must already be in the database)."""
-    insert_event(s, ticket.number if ticket else None, now, kind, actor, detail)
+    insert_event(s, ticket.number if ticket else None, now, kind, actor, detail=detail)
 
 
 def insert_event(
@@ -110,6 +111,7 @@ def insert_event(
     now: datetime,
     kind: str,
     actor: str = "system",
+    *,
     detail: dict[str, Any] | None = None,
     contact_id: int | None = None,
 ) -> None:
@@ -205,7 +207,7 @@ def assign(s: Session, t: Ticket, agent: Agent | None, now: datetime, actor: str
     )
 
 
-def set_type(app: App, s: Session, t: Ticket, type_: str, now: datetime, actor: str) -> bool:
+def set_type(s: Session, app: App, t: Ticket, type_: str, now: datetime, actor: str) -> bool:
     """P7/P8: an agent classifies the ticket; the SLA follows the new type. True if changed.
 
     `type_set_at` restarts only on a real change: T3 counts the committee's days from it."""
@@ -223,7 +225,7 @@ def set_type(app: App, s: Session, t: Ticket, type_: str, now: datetime, actor: 
     return True
 
 
-def set_priority(app: App, s: Session, t: Ticket, priority: str, now: datetime, actor: str) -> bool:
+def set_priority(s: Session, app: App, t: Ticket, priority: str, now: datetime, actor: str) -> bool:
     """P7/P8: priority set by an agent; the SLA is recomputed from created_at. True if changed."""
     t.unclassified = False
     if t.priority == priority:
@@ -239,16 +241,17 @@ def set_priority(app: App, s: Session, t: Ticket, priority: str, now: datetime, 
 def set_product(
     s: Session,
     t: Ticket,
-    product: str,
-    version: str | None,
+    chosen: tuple[str, str | None],
     supported: list[str],
     now: datetime,
     actor: str,
 ) -> bool:
-    """P5/P15: the affected product; returns True when the version is newly unsupported."""
+    """P5/P15: the affected (product, version); returns True when the version is newly
+    unsupported."""
+    name, version = chosen
     was_flagged = t.unsupported_version and t.product_version == version
     previous = {"product": t.product, "version": t.product_version}
-    t.product = product
+    t.product = name
     t.product_version = version
     t.unsupported_version = bool(version) and version not in supported
     t.updated_at = now
@@ -258,7 +261,7 @@ def set_product(
         now,
         "product",
         actor,
-        **{"from": previous, "to": {"product": product, "version": version}},
+        **{"from": previous, "to": {"product": name, "version": version}},
     )
     if t.unsupported_version:
         add_event(s, t, now, "unsupported_version", actor, version=version, supported=supported)
