@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = _group(sub, "db", "database")
     _command(db, "upgrade", "db:cmd_upgrade", "create or migrate the schema")
+    sp = _command(
+        db, "backup", "db:cmd_backup", "copy the live SQLite database (online backup API)"
+    )
+    sp.add_argument("file", help="the copy to write (must not exist)")
 
     reg = _group(sub, "registry", "customers, contacts, products")
     sp = _command(reg, "import", "registry:cmd_import", "import a registry file (all-or-nothing)")

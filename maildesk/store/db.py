@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,29 @@ def sqlite_file(url: str) -> Path | None:
     if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
         return None
     return Path(u.database).absolute()
+
+
+def backup_sqlite(url: str, target: Path) -> int:
+    """Copy a live SQLite database to `target` with SQLite's online backup API (consistent
+    while the daemon writes: pages changed during the copy are copied again), check the
+    copy (quick_check) and return its size. The copy is created 0600, as the database is."""
+    source = sqlite_file(url)
+    if source is None or not source.exists():
+        raise FileNotFoundError(f"no SQLite database at {describe(url)}")
+    if target.exists():
+        raise FileExistsError(f"{target} exists; choose a new name")
+    target.touch(mode=0o600)
+    src = sqlite3.connect(source, timeout=30)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst, pages=1024)
+        verdict = dst.execute("PRAGMA quick_check").fetchone()[0]
+    finally:
+        dst.close()
+        src.close()
+    if verdict != "ok":
+        raise RuntimeError(f"the copy {target} fails SQLite's quick_check: {verdict}")
+    return target.stat().st_size
 
 
 def describe(url: str) -> str:
