@@ -5,6 +5,7 @@ plain-text alternative, once per schedule however many daemons run."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -86,6 +87,11 @@ def daemons() -> Iterator[list[Daemon]]:
     yield started
     for d in started:
         d.stop()
+    # stop() leaves a timer sweep running in APScheduler's pool (by design); let it end
+    # before the test's database goes away, or its connection is dropped unclosed
+    for t in threading.enumerate():
+        if t.name.startswith("ThreadPoolExecutor"):
+            t.join(30)
 
 
 def test_digest_is_scheduled_by_the_daemon_on_the_configured_cron(
