@@ -300,18 +300,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{f}: outbound.max_attempts must be at least 1")
     if not 0 < cfg.escalation.warn_at < 1:
         raise ConfigError(f"{f}: escalation.warn_at must be between 0 and 1")
-    hours = cfg.sla.get("hours", {})
-    if set(cfg.sla) - {"hours"}:
-        raise ConfigError(f"{f}: unknown key [sla] {sorted(set(cfg.sla) - {'hours'})[0]!r}")
-    for type_, row in hours.items():
-        if type_ not in TYPES:
-            raise ConfigError(f"{f}: sla.hours.{type_}: unknown type (known: {', '.join(TYPES)})")
-        ok = isinstance(row, list) and len(row) == 4
-        if not ok or not all(isinstance(h, int | float) and h > 0 for h in row):
-            raise ConfigError(
-                f"{f}: sla.hours.{type_} must be 4 positive hours [urgente, alta, media, baja]"
-            )
-        hours[type_] = [float(h) for h in row]
+    unknown = set(cfg.sla) - set(SLA_TABLES)
+    if unknown:
+        raise ConfigError(f"{f}: unknown key [sla] {sorted(unknown)[0]!r}")
+    for key in SLA_TABLES:
+        _validate_sla_table(cfg.sla.get(key, {}), f"{f}: sla.{key}")
     c = cfg.calendar
     try:
         BusinessCalendar(
@@ -344,6 +337,27 @@ def _validate(cfg: Config) -> None:
             if used and getattr(sub, name) and not cfg.path(getattr(sub, name)).exists():
                 missing = cfg.path(getattr(sub, name))
                 raise ConfigError(f"{f}: {section}.{name}: no such file: {missing}")
+
+
+#: The SLA tables of [sla], type -> [urgente, alta, media, baja] business hours: resolution
+#: (P8) and the optional first-response target (SPEC §10: no target unless configured).
+SLA_TABLES = ("hours", "first_response_hours")
+
+
+def _validate_sla_table(table: Any, where: str) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of type = [4 hours]")
+    for type_, row in table.items():
+        if type_ not in TYPES:
+            raise ConfigError(f"{where}.{type_}: unknown type (known: {', '.join(TYPES)})")
+        ok = isinstance(row, list) and len(row) == 4
+        if not ok or not all(
+            isinstance(h, int | float) and not isinstance(h, bool) and h > 0 for h in row
+        ):
+            raise ConfigError(
+                f"{where}.{type_} must be 4 positive hours [urgente, alta, media, baja]"
+            )
+        table[type_] = [float(h) for h in row]
 
 
 def _validate_report(cfg: Config, f: str) -> None:
@@ -433,11 +447,12 @@ def config_from_dict(
     credentials_dir: str | Path | None = None,
 ) -> Config:
     """Build and validate a Config from parsed TOML (also used by tests)."""
-    if "sla" in data and "hours" in data["sla"]:
-        data = {**data, "sla": {**data["sla"], "hours": dict(data["sla"]["hours"])}}
+    if "sla" in data:  # copied: validation normalises the tables in place
+        sla = {k: dict(v) if isinstance(v, dict) else v for k, v in data["sla"].items()}
+        data = {**data, "sla": sla}
     cfg = _build(Config, data, "", source)
-    if "sla" not in data:
-        cfg.sla = {"hours": {k: list(v) for k, v in DEFAULT_SLA.items()}}
+    if "hours" not in cfg.sla:
+        cfg.sla["hours"] = {k: list(v) for k, v in DEFAULT_SLA.items()}
     cfg.source = source
     cfg.base_dir = base or Path.cwd()
     cfg.credentials_dir = Path(credentials_dir) if credentials_dir else None

@@ -12,9 +12,12 @@ import pytest
 
 from maildesk.app import App
 from maildesk.cli import main
+from maildesk.config import config_from_dict
+from maildesk.errors import ConfigError
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.tickets import recompute_sla, transition
-from maildesk.reports import format_report, sla_report
+from maildesk.registry import import_registry_file
+from maildesk.reports import format_report, percentile, sla_report
 from maildesk.store.models import Ticket
 from tests.conftest import NOW, make_mail
 
@@ -149,3 +152,74 @@ def test_cli_sla_report_json_and_table(
     out = capsys.readouterr().out
     assert out.startswith("SLA report as of") and "Open tickets: 1" in out
     assert "Resolved since" in out and "soporte" in out
+
+
+def _answer(app: App, number: int, at: datetime) -> None:
+    """The first public agent answer, as the relay records it (SPEC §10)."""
+    with app.db.transaction() as s:
+        t = s.get(Ticket, number)
+        assert t is not None
+        t.first_response_at = at
+
+
+def test_item7_percentile_interpolates_between_closest_ranks() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([3.0], 0.9) == 3.0
+    assert percentile([1.0, 2.0], 0.5) == 1.5
+    assert percentile([5.0, 1.0, 4.0, 2.0, 3.0], 0.5) == 3.0
+    assert percentile([float(h) for h in range(1, 11)], 0.9) == pytest.approx(9.1)
+
+
+def test_item7_sla_report_first_response_beside_resolution_by_type_and_priority(app: App) -> None:
+    hours = [1, 2, 3, 4]  # business hours to the first answer, Wed 10:00 + h
+    numbers = [_new(app, NOW, "soporte", "alta") for _ in hours]
+    for number, h in zip(numbers, hours, strict=True):
+        _answer(app, number, NOW + timedelta(hours=h))
+    _move(app, numbers[0], "resolved", NOW + timedelta(hours=5))
+    waiting = _new(app, NOW, "error", "urgente")  # never answered
+    report = sla_report(app, NOW + timedelta(days=1))
+    f = report["first_response"]
+    assert (f["opened"], f["count"], f["waiting"], f["target_configured"]) == (5, 4, 1, False)
+    assert (f["p50_hours"], f["p90_hours"]) == (2.5, 3.7)
+    cells = {(c["type"], c["priority"]): c for c in f["by_type_priority"]}
+    assert cells[("soporte", "alta")]["count"] == 4
+    assert cells[("error", "urgente")] == {
+        "type": "error",
+        "priority": "urgente",
+        "opened": 1,
+        "waiting": 1,
+        "count": 0,
+        "p50_hours": None,
+        "p90_hours": None,
+    }
+    resolved = {(c["type"], c["priority"]): c for c in report["resolved"]["by_type_priority"]}
+    assert resolved[("soporte", "alta")]["resolution_time"] == {
+        "count": 1,
+        "p50_hours": 5.0,
+        "p90_hours": 5.0,
+    }
+    text = format_report(report)
+    assert "first response p50 2.5, p90 3.7 (4 answered, 1 waiting)" in text
+    assert "FIRST P50" in text and "RES. P90" in text
+    assert waiting in report["open"]["breached_tickets"]  # 4 h passed: the SLA, not the reply
+
+
+def test_item7_first_response_target_when_configured(make_app, registry_file: Path) -> None:
+    app = make_app(sla={"first_response_hours": {"soporte": [1, 2, 4, 8]}})
+    import_registry_file(app.db, registry_file)
+    met = _new(app, NOW, "soporte", "alta")  # target 2 business hours: Wed 12:00
+    _answer(app, met, NOW + timedelta(hours=1))
+    late = _new(app, NOW, "soporte", "alta")
+    _answer(app, late, NOW + timedelta(hours=3))
+    _new(app, NOW, "soporte", "alta")  # unanswered, target passed: late
+    _new(app, NOW, "error", "alta")  # no target for this type
+    f = sla_report(app, NOW + timedelta(hours=4))["first_response"]
+    assert (f["met"], f["late"], f["met_pct"], f["waiting"]) == (1, 2, 33.3, 2)
+    assert app.cfg.sla_hours["soporte"] == [4.0, 16.0, 40.0, 80.0]  # P8 defaults kept
+
+
+def test_item7_config_refuses_a_bad_first_response_table(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"sla.first_response_hours.soporte must be 4"):
+        config_from_dict({"sla": {"first_response_hours": {"soporte": [1, 2]}}}, "c.toml")
+    with pytest.raises(ConfigError, match=r"unknown key \[sla\] 'response'"):
+        config_from_dict({"sla": {"response": {}}}, "c.toml")

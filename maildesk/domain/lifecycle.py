@@ -65,3 +65,24 @@ def transition_values(
     else:
         values.update(resolved_at=None, resolution_reason=None)
     return values, {"from": src.value, "to": dst.value, "reason": reason}
+
+
+def resolution_values(row: Any, target: str, now: datetime) -> dict[str, Any] | None:
+    """The ledger row (`resolutions`) of a change of state that ends an SLA clock, or None.
+
+    A clock ends when an open ticket is resolved, or closed without being resolved first
+    (`#close`); it ran from the creation or from the last reopening (SPEC §10), against the
+    due time and the type × priority the ticket had then. One rule for the one-ticket path
+    and the timers' bulk path (T2 resolves in bulk). Raises IllegalTransition as
+    `transition_values` does."""
+    src, _ = check_transition(row.state, target)
+    if src is not State.OPEN:
+        return None
+    return {
+        "ticket_number": row.number,
+        "resolved_at": now,
+        "clock_started_at": row.reopened_at or row.created_at,
+        "sla_due_at": row.sla_due_at,
+        "type": row.type,
+        "priority": row.priority,
+    }

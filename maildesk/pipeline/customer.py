@@ -22,6 +22,7 @@ from maildesk.pipeline.tickets import (
     insert_event,
     new_ticket,
     pick_product,
+    restart_sla,
     transition,
     unsupported_version,
 )
@@ -116,9 +117,21 @@ def open_ticket(u: Unit, ticket: Ticket | None) -> Outcome:
 
 def _create(u: Unit, contact: Contact) -> Ticket:
     s, msg, d, now = u.s, u.msg, u.decision, u.now
-    product = pick_product(contact.customer, f"{msg.subject}\n{msg.new_content}")
+    previous = s.get(Ticket, d.follows_up) if d.follows_up else None
+    if previous is not None and previous.product:  # P11: it continues the closed one
+        product = (previous.product, previous.product_version)
+    else:
+        product = pick_product(contact.customer, f"{msg.subject}\n{msg.new_content}")
     t = new_ticket(
-        s, u.app, contact, msg.subject, product, now, follows_up=d.follows_up, last_customer_at=now
+        s,
+        u.app,
+        contact,
+        msg.subject,
+        product,
+        now,
+        follows_up=d.follows_up,
+        last_customer_at=now,
+        inherit=previous,
     )
     add_event(
         s, t, now, "created", msg.from_addr, rule=d.rule, reason=d.reason, follows_up=d.follows_up
@@ -181,6 +194,7 @@ def reopen(u: Unit, ticket: Ticket | None) -> Outcome:
     s, msg, now = u.s, u.msg, u.now
     transition(s, t, "open", now, msg.from_addr, "customer reply")
     add_event(s, t, now, "reopened", msg.from_addr)
+    restart_sla(s, u.app, t, now, msg.from_addr)
     if not u.silent:
         contact = sender_contact(u)
         queue_mail(

@@ -67,5 +67,7 @@ def relay_answer(u: Unit, t: Ticket, agent: Agent, body: str) -> str | None:
                 )
             )
     t.last_agent_public_at = now  # T2 (P12) counts from the last public answer
+    if t.first_response_at is None:  # SPEC §10: first response = the first public answer
+        t.first_response_at = now
     t.updated_at = now
     return queued.message_id

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from maildesk.domain.lifecycle import transition_values
+from maildesk.domain.lifecycle import resolution_values, transition_values
 from maildesk.domain.sla import sla_due_at, warning_at
 from maildesk.mail.refs import clean_subject
-from maildesk.store.models import Agent, Contact, Customer, Event, Product, Ticket
+from maildesk.store.models import Agent, Contact, Customer, Event, Product, Resolution, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -32,9 +32,14 @@ def new_ticket(
     follows_up: int | None = None,
     assignee: Agent | None = None,
     last_customer_at: datetime | None = None,
+    inherit: Ticket | None = None,
 ) -> Ticket:
     """A new open ticket with the defaults of P7, its SLA (P8) and, unless given, the
-    auto-assigned agent (P7); flushed, so it has its number (and rows may refer to it)."""
+    auto-assigned agent (P7); flushed, so it has its number (and rows may refer to it).
+
+    `inherit`: the closed ticket a P11 follow-up continues; the new one starts with its
+    type, priority and classification (SPEC §10), so its SLA and its assignee by skill are
+    right from the first minute instead of the defaults'."""
     t = Ticket(
         subject=clean_subject(subject, app.cfg.support.subject_prefix)[:998] or "(no subject)",
         customer=contact.customer,
@@ -51,6 +56,8 @@ def new_ticket(
         follows_up=follows_up,
         last_customer_at=last_customer_at,
     )
+    if inherit is not None:
+        t.type, t.priority, t.unclassified = inherit.type, inherit.priority, inherit.unclassified
     recompute_sla(app, t)
     if assignee is not None:
         _forget_loads(s)  # P7's counts in this unit of work no longer hold
@@ -131,27 +138,52 @@ def insert_event(
 
 
 def recompute_sla(app: App, t: Ticket) -> None:
-    """P8: due date from created_at, by type × priority, on the customer's calendar."""
+    """P8: due date by type × priority, on the customer's calendar, counted from where the
+    current clock started: the creation, or the last reopening (SPEC §10)."""
     cal = app.calendar_for(t.customer.policy)
-    t.sla_due_at = sla_due_at(cal, t.created_at, app.cfg.sla_hours, t.type, t.priority)
+    start = t.sla_started_at
+    t.sla_due_at = sla_due_at(cal, start, app.cfg.sla_hours, t.type, t.priority)
     t.sla_warn_at = (
-        warning_at(cal, t.created_at, t.sla_due_at, app.cfg.escalation.warn_at)
-        if t.sla_due_at
-        else None
+        warning_at(cal, start, t.sla_due_at, app.cfg.escalation.warn_at) if t.sla_due_at else None
     )
     t.sla_warned = False
     t.sla_breached = False
 
 
+def restart_sla(s: Session, app: App, t: Ticket, now: datetime, actor: str) -> None:
+    """SPEC §10: a reopening starts a new SLA clock from now with the ticket's current type
+    and priority; the old clock's warning and breach can no longer fire (its flags reset
+    with it), and its resolution stays in the `resolutions` ledger as it was."""
+    t.reopened_at = now
+    recompute_sla(app, t)
+    due = t.sla_due_at.isoformat() if t.sla_due_at else None
+    add_event(s, t, now, "sla_restarted", actor, due_at=due)
+
+
+_INSERT_RESOLUTION = insert(Resolution)
+
+
 def transition(
-    s: Session, t: Ticket, target: str, now: datetime, actor: str, reason: str = ""
+    s: Session,
+    t: Ticket,
+    target: str,
+    now: datetime,
+    actor: str,
+    reason: str = "",
+    *,
+    measured: bool = True,
 ) -> None:
-    """Change a ticket's state, or raise IllegalTransition leaving it untouched."""
+    """Change a ticket's state, or raise IllegalTransition leaving it untouched. A change
+    that ends an SLA clock is written to the `resolutions` ledger, unless `measured` is
+    False (a merged ticket was not resolved: its request lives on in another ticket)."""
     values, detail = transition_values(t, target, now, reason)
+    ended = resolution_values(t, target, now) if measured else None
     _forget_loads(s)  # open-ticket counts (P7) change with the state
     for column, value in values.items():
         setattr(t, column, value)
     add_event(s, t, now, "state", actor, **detail)
+    if ended is not None:
+        s.connection().execute(_INSERT_RESOLUTION, ended)
 
 
 _OPEN_TICKETS = (

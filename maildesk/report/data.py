@@ -2,8 +2,10 @@
 
 Read-only. Times are counted the way the SLA counts them: business hours on each customer's
 calendar (P9: a 7x24 customer's hours are wall-clock). SLA compliance is the `sla report`'s:
-a ticket resolved in the period with a due time is on time when resolved by it (SPEC §10: a
-ticket resolved before its due time counts as met, whatever happens later).
+every SLA clock that ended in the period (the `resolutions` ledger) with a due time is on
+time when it ended by it; a reopening starts a new clock and never rewrites an ended one
+(SPEC §10: a ticket resolved before its due time counts as met, whatever happens later).
+Resolutions and resolution times are counted per clock, from the creation or the reopening.
 
 First response: the ticket's `first_response_at` when the schema has that column, else the
 first public agent answer among its messages (the same fact, found the long way).
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 
 from maildesk.domain.sla import PRIORITIES
-from maildesk.store.models import Agent, Customer, Event, Message, Ticket
+from maildesk.store.models import Agent, Customer, Event, Message, Resolution, Ticket
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -45,6 +48,21 @@ class Row:
     sla_due_at: datetime | None
     first_response_at: datetime | None
     policy: str
+
+
+@dataclass(frozen=True)
+class Clock:
+    """One SLA clock that ended in the period: a resolution (the `resolutions` ledger)."""
+
+    number: int
+    started_at: datetime
+    resolved_at: datetime
+    sla_due_at: datetime | None
+    priority: str  # when it ended
+
+    @property
+    def on_time(self) -> bool:
+        return self.sla_due_at is not None and self.resolved_at <= self.sla_due_at
 
 
 @dataclass
@@ -149,6 +167,17 @@ def _rows(app: App, since: datetime, until: datetime) -> tuple[list[Row], str]:
     return rows, "first_response_at" if column is not None else "messages"
 
 
+def _clocks(app: App, since: datetime, until: datetime) -> list[Clock]:
+    r = Resolution
+    q = (
+        select(r.ticket_number, r.clock_started_at, r.resolved_at, r.sla_due_at, r.priority)
+        .where(r.resolved_at >= since, r.resolved_at <= until)
+        .order_by(r.resolved_at, r.id)
+    )
+    with app.db.transaction() as s:
+        return [Clock(*row) for row in s.execute(q)]
+
+
 def _state_changes(app: App, since: datetime, until: datetime) -> list[tuple[int, datetime, str]]:
     """(ticket, at, new state) of every state change up to `until` of tickets alive in the
     period, in order: replayed to know each ticket's state at each week's end."""
@@ -203,13 +232,15 @@ def gather(app: App, since: datetime, until: datetime) -> ReportData:
             w.opened += 1
         if (w := week(r.closed_at)) is not None:
             w.closed += 1
-        if (w := week(r.resolved_at)) is not None and r.resolved_at is not None:
+    clocks = _clocks(app, since, until)
+    for c in clocks:
+        if (w := week(c.resolved_at)) is not None:
             w.resolved += 1
-            if r.sla_due_at is not None:
-                on, total = w.sla.get(r.priority, (0, 0))
-                w.sla[r.priority] = (on + (r.resolved_at <= r.sla_due_at), total + 1)
+            if c.sla_due_at is not None:
+                on, total = w.sla.get(c.priority, (0, 0))
+                w.sla[c.priority] = (on + c.on_time, total + 1)
     _backlog(app, rows, weeks, since, until)
-    return _summaries(app, rows, weeks, since, until, source)
+    return _summaries(app, rows, clocks, weeks, (since, until), source)
 
 
 def _backlog(
@@ -237,39 +268,38 @@ def _backlog(
 
 
 def _summaries(
-    app: App, rows: list[Row], weeks: list[Week], since: datetime, until: datetime, source: str
+    app: App,
+    rows: list[Row],
+    clocks: list[Clock],
+    weeks: list[Week],
+    period: tuple[datetime, datetime],
+    source: str,
 ) -> ReportData:
+    since, until = period
     total = Summary("all")
     agents: dict[str, Summary] = defaultdict(lambda: Summary(""))
     customers: dict[str, Summary] = defaultdict(lambda: Summary(""))
     first_response: list[float] = []
-    resolution: list[float] = []
+    by_number = {r.number: r for r in rows}
+
+    def groups(r: Row) -> list[Summary]:
+        return [total, agents[r.agent or "(unassigned)"], customers[r.customer]]
+
     for r in rows:
-        cal = app.calendar_for(r.policy)
-        groups = [total, agents[r.agent or "(unassigned)"], customers[r.customer]]
         opened = since <= r.created_at <= until
-        resolved = r.resolved_at is not None and since <= r.resolved_at <= until
         fr = (
-            cal.business_hours_between(r.created_at, r.first_response_at)
+            app.calendar_for(r.policy).business_hours_between(r.created_at, r.first_response_at)
             if opened and r.first_response_at is not None
             else None
         )
-        res = cal.business_hours_between(r.created_at, r.resolved_at) if resolved else None
         if fr is not None:
             first_response.append(fr)
-        if res is not None:
-            resolution.append(res)
-        for g in groups:
+        for g in groups(r):
             g.opened += opened
             g.open_now += r.state == "open"
             if fr is not None:
                 g.first_response.append(fr)
-            if resolved and r.resolved_at is not None:
-                g.resolved += 1
-                g.resolution.append(res or 0.0)
-                if r.sla_due_at is not None:
-                    g.with_sla += 1
-                    g.on_time += r.resolved_at <= r.sla_due_at
+    resolution = _resolutions(app, clocks, by_number, groups)
     for name, g in agents.items():
         g.name = name
     for name, g in customers.items():
@@ -286,6 +316,28 @@ def _summaries(
         customers=sorted(customers.values(), key=lambda g: (-g.opened - g.resolved, g.name)),
         first_response_source=source,
     )
+
+
+def _resolutions(
+    app: App,
+    clocks: list[Clock],
+    by_number: dict[int, Row],
+    groups: Callable[[Row], list[Summary]],
+) -> list[float]:
+    """Each ended clock counts once for its ticket's groups: resolved, its time (from the
+    clock's start), and against its due time when it had one."""
+    hours: list[float] = []
+    for c in clocks:
+        r = by_number[c.number]  # ended in the period, so its ticket was alive in it
+        spent = app.calendar_for(r.policy).business_hours_between(c.started_at, c.resolved_at)
+        hours.append(spent)
+        for g in groups(r):
+            g.resolved += 1
+            g.resolution.append(spent)
+            if c.sla_due_at is not None:
+                g.with_sla += 1
+                g.on_time += c.on_time
+    return hours
 
 
 def priorities_seen(data: ReportData) -> list[str]:

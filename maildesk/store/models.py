@@ -169,12 +169,38 @@ class Ticket(Base):
     feature_reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     last_customer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_agent_public_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # SPEC §10: the first public agent answer, for first-response times.
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # SPEC §10: the last reopening (P10), where the current SLA clock starts; None: the clock
+    # runs from created_at. Nullable rather than backfilled: most tickets are never reopened.
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     customer: Mapped[Customer] = relationship()
     requester: Mapped[Contact] = relationship()
     assignee: Mapped[Agent | None] = relationship()
     messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list[Event]] = relationship(order_by="Event.id")
+
+    @property
+    def sla_started_at(self) -> datetime:
+        """Where the current SLA clock runs from: the creation, or the last reopening."""
+        return self.reopened_at or self.created_at
+
+
+class Resolution(Base):
+    """One SLA clock that ended: a ticket resolved (or closed while open), with the clock it
+    was measured against. Append-only: a reopening starts a new clock and never rewrites
+    this row, so a resolution on time stays met in compliance whatever happens later
+    (SPEC §10)."""
+
+    __tablename__ = "resolutions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_number: Mapped[int] = mapped_column(ForeignKey("tickets.number"), index=True)
+    resolved_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    clock_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    type: Mapped[str] = mapped_column(String(30))
+    priority: Mapped[str] = mapped_column(String(10))
 
 
 class Blob(Base):
@@ -284,3 +310,6 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Who wrote it (the agent of a relayed answer or of the command behind a notice): told
+    # when it fails for good, with the ticket's assignee (issue 8 item 6).
+    author: Mapped[str | None] = mapped_column(String(320), nullable=True)

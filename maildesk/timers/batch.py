@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.orm import Session
 
-from maildesk.domain.lifecycle import transition_values
+from maildesk.domain.lifecycle import resolution_values, transition_values
 from maildesk.outbound.bulk import BulkMail, insert_many
 from maildesk.outbound.notices import ticket_context_of
 from maildesk.outbound.transcript import message_lines, shown, transcript_head
-from maildesk.store.models import Agent, Contact, Customer, Event, Message, Ticket
+from maildesk.store.models import Agent, Contact, Customer, Event, Message, Resolution, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -41,6 +41,7 @@ _COLUMNS = (
     _T.product,
     _T.product_version,
     _T.created_at,
+    _T.reopened_at,  # where the SLA clock a resolution ends started (mostly NULL: cheap)
     _T.resolved_at,
     _T.resolution_reason,
     _T.follows_up,
@@ -65,6 +66,7 @@ class Batch:
         self.app = app
         self.now = now
         self.events: list[dict[str, Any]] = []
+        self.resolutions: list[dict[str, Any]] = []
         self.mail = BulkMail(app, self.conn, now, self.events)
         self._updates: dict[int, tuple[str, dict[str, Any]]] = {}
         self._contexts: dict[int, dict[str, Any]] = {}
@@ -147,8 +149,11 @@ class Batch:
     def transition(self, row: Any, target: str, reason: str, actor: str = "system") -> None:
         """Change the ticket's state and record the `state` event, as `transition` does."""
         values, detail = transition_values(row, target, self.now, reason)
+        ended = resolution_values(row, target, self.now)
         self.update(row, **values)
         self.event(row, "state", actor, **detail)
+        if ended is not None:  # the `resolutions` ledger, as `pipeline.tickets.transition`
+            self.resolutions.append(ended)
 
     def event(self, row: Any, kind: str, actor: str = "system", **detail: Any) -> None:
         self.events.append(
@@ -198,5 +203,6 @@ class Batch:
             if done != len(numbers):
                 raise RuntimeError(f"{len(numbers) - done} tickets changed under the sweep")
         insert_many(self.conn, Event.__table__, self.events)
+        insert_many(self.conn, Resolution.__table__, self.resolutions)
         self.mail.write()
-        self._updates, self.events[:] = {}, []
+        self._updates, self.events[:], self.resolutions = {}, [], []
