@@ -341,3 +341,27 @@ def big_message(size: int, seed: int = 7) -> bytes:
         rng.randbytes(raw_len), maintype="application", subtype="octet-stream", filename="dump.bin"
     )
     return m.as_bytes()
+
+
+def big_text_message(size: int, sender: str = "ana@acme.example", seed: int = 11) -> bytes:
+    """A plain-text mail of `size` bytes (±1 KiB): a customer pasting a long log into the body
+    (8-bit UTF-8 Spanish, the case where a parser holds the body as text, not as base64)."""
+    rng = random.Random(seed)
+    words = ["error", "conexión", "año", "tabla", "índice", "señal", "reporte", "usuario", "1024"]
+    head = (
+        f"From: Cliente <{sender}>\r\nTo: {SUPPORT}\r\n"
+        f"Date: {format_datetime(BASE_TIME)}\r\n"
+        f"Message-ID: <big-text.{seed}.{size}@acme.example>\r\n"
+        "Subject: El registro completo del error\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode()
+    lines = []
+    total = len(head)
+    n = 0
+    while total < size - 200:
+        n += 1
+        line = f"{n:08d} " + " ".join(rng.choice(words) for _ in range(10)) + "\r\n"
+        data = line.encode()
+        lines.append(data)
+        total += len(data)
+    return head + b"".join(lines)

@@ -175,6 +175,10 @@ class SecurityConfig:
 @dataclass
 class LimitsConfig:
     max_message_bytes: int = 25 * 1024 * 1024
+    # Mail above this is received into a file on disk, not memory, and is "large": at most
+    # large_messages_at_once of them are parsed at a time (SPEC §9: < 150 MiB for 25 MiB).
+    large_message_bytes: int = 1024 * 1024
+    large_messages_at_once: int = 1
     notices_per_sender_per_hour: int = 3
     auto_mails_per_recipient_per_day: int = 40
 

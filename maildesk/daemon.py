@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from maildesk import logs
+from maildesk.allocator import return_large_buffers
 from maildesk.channels.imap import ImapConsumer, ImapSettings
 from maildesk.channels.smtp_listener import ListenerThread
 from maildesk.config import Config, load_config, read_secret
@@ -100,6 +101,7 @@ class Daemon:
         """Schema and agents, then workers, then the inbound channel last: mail is only
         taken in once everything that handles it runs. READY=1 once the channel is up."""
         cfg = self.app.cfg
+        return_large_buffers()  # a 25 MiB mail's buffers go back to the system when freed
         with exclusive(self.app, "maildesk:prepare"):  # two daemons starting on one new DB
             self.app.prepare()
         _ = self.app.templates  # broken override templates fail the start, not the first mail

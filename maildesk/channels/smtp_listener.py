@@ -14,15 +14,17 @@ addresses is one message (R1).
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from maildesk.channels.smtp_data import SpooledData, spool_of
 from maildesk.channels.smtp_limits import REPLY_TOO_BIG, Gate, LimitedServer
 from maildesk.errors import TemporaryFailure
 from maildesk.pipeline.accept import accept_or_quarantine
@@ -84,21 +86,42 @@ class _TraceAtDebug(logging.Filter):
 _TRACE_AT_DEBUG = _TraceAtDebug()
 
 
-class _SmtpServer(LimitedServer, SMTP):
+class _SpooledServer(LimitedServer, SpooledData):
+    envelope: Envelope | None
+
+    def spool_prefix(self) -> bytes:
+        return with_return_path(self.envelope.mail_from if self.envelope else None, b"")
+
+
+class _SmtpServer(_SpooledServer, SMTP):
     pass
 
 
-class _LmtpServer(LimitedServer, LMTP):
+class _LmtpServer(_SpooledServer, LMTP):
     lmtp = True
 
 
 class InboundHandler:
     """aiosmtpd hooks (found by name): each message to the pipeline, once, off the event loop."""
 
-    def __init__(self, app: App, mode: str, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, app: App, mode: str, workers: int) -> None:
         self.app = app
         self.mode = mode
-        self.executor = executor
+        limits = app.cfg.limits
+        self.large_bytes = limits.large_message_bytes
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix=f"maildesk-{mode}")
+        # Large mails get their own few threads: parsed a few at a time while the others wait
+        # in their spool files on disk, and always on the same threads, so that glibc's
+        # per-thread arenas do not each keep a large mail's worth of memory (8 workers
+        # taking turns held 365 MiB after 8 mails of 25 MiB; one thread: see BENCHMARKS.md).
+        self.large_executor = ThreadPoolExecutor(
+            max(limits.large_messages_at_once, 1), thread_name_prefix=f"maildesk-{mode}-large"
+        )
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop taking work; with `wait`, let the mails in the pipeline finish."""
+        self.executor.shutdown(wait=wait)
+        self.large_executor.shutdown(wait=wait)
 
     async def handle_MAIL(
         self,
@@ -132,9 +155,15 @@ class InboundHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or envelope.content or b""
-        raw = content if isinstance(content, bytes) else content.encode("utf-8", "surrogateescape")
-        raw = with_return_path(envelope.mail_from, raw)
+        spool = spool_of(envelope)
+        if spool is None:  # aiosmtpd's own DATA (not used by our server classes)
+            content = envelope.original_content or envelope.content or b""
+            raw = (
+                content
+                if isinstance(content, bytes)
+                else content.encode("utf-8", "surrogateescape")
+            )
+            spool = io.BytesIO(with_return_path(envelope.mail_from, raw))
         peer = session.peer
         where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         source = f"{self.mode}:{where}"
@@ -143,7 +172,10 @@ class InboundHandler:
         if limited is not None:
             limited.busy = True
         try:
-            reply = await loop.run_in_executor(self.executor, self.deliver, raw, source)
+            size = spool.seek(0, io.SEEK_END)
+            spool.seek(0)
+            pool = self.large_executor if size > self.large_bytes else self.executor
+            reply = await loop.run_in_executor(pool, self.deliver_spooled, spool, source)
         finally:
             if limited is not None:
                 limited.finished_mail()
@@ -156,6 +188,10 @@ class InboundHandler:
         (nothing was committed; the client keeps the mail and retries), never with internals."""
         log.error("smtp listener: internal error", exc_info=error)
         return REPLY_TEMPORARY
+
+    def deliver_spooled(self, spool: IO[bytes], source: str) -> str:
+        """Worker thread: the spooled message into memory only now, when its turn came."""
+        return self.deliver(spool.read(), source)
 
     def deliver(self, raw: bytes, source: str) -> str:
         """Worker thread: run the pipeline and turn what it committed into a status line."""
@@ -188,6 +224,7 @@ class _Controller(Controller):
     def factory(self) -> SMTP:
         server = self.server_cls(self.handler, **self.SMTP_kwargs)
         server.gate = self.gate
+        server.spool_bytes = self.handler.app.cfg.limits.large_message_bytes
         return server
 
 
@@ -207,17 +244,14 @@ class ListenerThread:
         self.port = port if port else (conf.port if port is None else _free_port(self.host))
         self.conf = conf
         self.max_connections = conf.max_connections
-        self._executor: ThreadPoolExecutor | None = None
+        self._handler: InboundHandler | None = None
         self._controller: _Controller | None = None
 
     def start(self) -> None:
         """Listen; returns once the server answers (raises if the port cannot be bound)."""
         logging.getLogger("mail.log").addFilter(_TRACE_AT_DEBUG)  # once: same object
-        self._executor = ThreadPoolExecutor(
-            max_workers=max(1, min(self.max_connections, 8)),
-            thread_name_prefix=f"maildesk-{self.mode}",
-        )
-        handler = InboundHandler(self.app, self.mode, self._executor)
+        handler = InboundHandler(self.app, self.mode, max(1, min(self.max_connections, 8)))
+        self._handler = handler
         conf = self.conf
         self._controller = _Controller(
             handler,
@@ -236,8 +270,8 @@ class ListenerThread:
             self._controller.start()
         except BaseException:
             self._controller = None
-            self._executor.shutdown(wait=False)
-            self._executor = None
+            handler.shutdown(wait=False)
+            self._handler = None
             raise
         log.info("%s listener on %s:%s", self.mode, self.host, self.port)
 
@@ -246,6 +280,6 @@ class ListenerThread:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        if self._handler is not None:
+            self._handler.shutdown(wait=True)
+            self._handler = None

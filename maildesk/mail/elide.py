@@ -13,6 +13,12 @@ the raw bytes (`maildesk.mail.b64`); anything else that needs the text gets it b
 A run stops before its last line break, which stays in the stream: the parser strips the
 line break before a boundary, and must find the same one. Placeholders carry a random
 nonce, so no mail can contain one by chance or on purpose.
+
+Long *text* runs are elided too (a 25 MiB log pasted into a body cost ~50 MiB of line objects):
+a run of non-blank lines that follows a blank line and holds no boundary line of the mail
+(`--` + a declared boundary) is body text, preamble or epilogue, never a header block, so the
+parser only collects it. Not in mails with a `message/*` part (a blank line there may open
+an inner message's header block) or an RFC 2231 `boundary*` parameter (not read here).
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ class Elided:
             end -= 2 if raw[end - 2 : end] == b"\r\n" else 1
             if end - start >= min_run:
                 self.spans.append((start, end))
+        text = [t for t in _text_spans(raw, min_run) if not _overlaps(t, self.spans)]
+        if text:
+            self.spans = sorted(self.spans + text)
 
     def placeholder(self, index: int) -> bytes:
         return f"Elided{self.nonce}N{index}E".encode("ascii")
@@ -79,8 +88,10 @@ class Elided:
         """`text` as the parser would have produced it from the raw mail."""
         if not self.holds(text):
             return text
+        # As BytesFeedParser decodes what it is fed: 8-bit bytes become surrogates.
         return "".join(
-            p if isinstance(p, str) else p.tobytes().decode("ascii") for p in self.pieces(text)
+            p if isinstance(p, str) else p.tobytes().decode("ascii", "surrogateescape")
+            for p in self.pieces(text)
         )
 
     def restore_tree(self, msg: email.message.Message) -> None:
@@ -98,3 +109,44 @@ class Elided:
 def _slices(view: memoryview, start: int, end: int, size: int) -> Iterator[bytes]:
     for pos in range(start, end, size):
         yield view[pos : min(pos + size, end)].tobytes()
+
+
+# Non-blank lines with no bare CR (the parser would split there): one match per region
+# between blank lines. Possessive, as above.
+_TEXT_REGION = re.compile(rb"(?<![^\n])(?:[^\r\n]++(?:\r\n|\n))++")
+_BOUNDARY = re.compile(rb'(?i)boundary\s*=\s*(?:"([^"\r\n]*)"|([^\s;"]+))')
+_UNSAFE = re.compile(rb"(?i)content-type:\s*message/|boundary\*")
+
+
+def _text_spans(raw: bytes, min_run: int) -> list[tuple[int, int]]:
+    """Spans of body text runs (see the module docstring); none when the mail is unsafe."""
+    if _UNSAFE.search(raw):
+        return []
+    boundaries = {a or b for a, b in _BOUNDARY.findall(raw)}
+    # Any line that starts like one of the mail's boundary lines ends a run.
+    fence = (
+        re.compile(b"(?m)^--(?:" + b"|".join(re.escape(b) for b in boundaries) + b")")
+        if boundaries
+        else None
+    )
+    spans = []
+    for m in _TEXT_REGION.finditer(raw):
+        start, end = m.span()
+        if not _after_blank_line(raw, start):
+            continue  # a header block (the mail's, or a part's after its boundary line)
+        if fence is not None:
+            cut = fence.search(raw, start, end)
+            if cut is not None:
+                end = cut.start()  # what follows a boundary line is a part's header block
+        end -= 2 if raw[end - 2 : end] == b"\r\n" else 1
+        if end - start >= min_run:
+            spans.append((start, end))
+    return spans
+
+
+def _after_blank_line(raw: bytes, start: int) -> bool:
+    return raw[max(start - 2, 0) : start] == b"\n\n" or raw[max(start - 3, 0) : start] == b"\n\r\n"
+
+
+def _overlaps(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
+    return any(span[0] < end and start < span[1] for start, end in others)

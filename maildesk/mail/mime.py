@@ -22,6 +22,9 @@ from maildesk.mail.tnef import is_tnef, unpack
 
 MAX_DEPTH = 32  # multipart nesting we descend into; deeper parts are dropped (defect)
 MAX_PARTS = 500  # leaf parts we look at
+# Body text kept in the ticket (and mailed to agents): 1 MiB is ~500 printed pages; a longer
+# text (a pasted log) is cut there, and the original mail keeps all of it (SPEC §9 memory).
+TEXT_LIMIT = 1 << 20
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -220,7 +223,44 @@ def _decode_text(
     part: email.message.Message, defects: list[str], elided: Elided | None = None
 ) -> str:
     declared = _declared_charset(part)
-    data = _payload_bytes(part, elided)
+    data, total = _text_bytes(part, elided)
+    cut = total > TEXT_LIMIT
+    if cut:
+        end = data.rfind(b"\n", 0, TEXT_LIMIT)
+        data = data[: end + 1 if end > 0 else TEXT_LIMIT]
+        defects.append(
+            f"body: text cut to {len(data)} of {total} bytes (the original mail keeps it all)"
+        )
     if declared in ("us-ascii", "ascii") and not data.isascii():
         declared = None  # the default when absent; 8-bit bytes prove it wrong anyway
-    return decode_bytes(data, declared, defects, "charset")
+    text = decode_bytes(data, declared, defects, "charset")
+    return text + "\n[…]\n" if cut else text
+
+
+def _text_bytes(part: email.message.Message, elided: Elided | None) -> tuple[bytes, int]:
+    """A text part's decoded bytes, at least its first TEXT_LIMIT + 1 when longer, and its
+    whole length (or a lower bound). An elided 8-bit or quoted-printable body is read from
+    the raw mail only as far as needed: a 25 MiB log is never one str, nor one bytes."""
+    payload = part._payload  # get_payload() would turn 8-bit bytes into U+FFFD
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if not (elided is not None and isinstance(payload, str) and elided.holds(payload)):
+        data = _payload_bytes(part, elided)
+        return data, len(data)
+    if cte not in ("", "7bit", "8bit", "binary", "quoted-printable"):  # base64, uuencode
+        data = _payload_bytes(part, elided)
+        return data, len(data)
+    qp = cte == "quoted-printable"
+    want = (3 if qp else 1) * (TEXT_LIMIT + 1)
+    head: list[bytes] = []
+    size = total = 0
+    for piece in elided.pieces(payload):
+        raw = piece.encode("ascii", "surrogateescape") if isinstance(piece, str) else piece
+        total += len(raw)
+        if size < want:
+            head.append(bytes(raw[: want - size]))
+            size += len(head[-1])
+    data = b"".join(head)
+    if qp:
+        data = binascii.a2b_qp(data)
+        total = max(len(data), total // 3)  # a lower bound: enough to say it was cut
+    return data, total

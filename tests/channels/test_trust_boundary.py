@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from maildesk.app import App
 from maildesk.channels.smtp_listener import ListenerThread
 from maildesk.registry import import_registry_file
-from maildesk.store.models import Event, Ticket
+from maildesk.store.models import Blob, Event, Message, Ticket
 from tests.conftest import make_mail, outbox
 from tests.servers.dovecot import free_port
 
@@ -317,3 +318,42 @@ def test_i10_slow_data_transfer_is_not_idle(make_app: Any, registry_file: Any, l
             time.sleep(0.15)
         sock.sendall(b".\r\n")
         assert f.readline().startswith(b"250 2.0.0 OK ticket 1")
+
+
+# --- finding 4: large mail through the listener ---------------------------------------------
+
+
+def test_i10_large_mails_at_once_spooled_and_stored_whole(
+    make_app: Any, registry_file: Any, listen: Any
+) -> None:
+    """Three 2 MiB text mails at once, spooled past 64 KiB: each one ticketed, its raw bytes
+    stored exactly as sent (dots unstuffed), its ticket text cut, the original kept whole."""
+    app = make_app(limits={"large_message_bytes": 64 * 1024, "large_messages_at_once": 1})
+    import_registry_file(app.db, registry_file)
+    lt = listen(app)
+    lines = "".join(f".{i:06d} conexión perdida: año índice\r\n" for i in range(50_000))
+    raws = [
+        make_mail(message_id=f"<big{n}@acme.example>", body=lines).replace(b"\n", b"\r\n")
+        for n in range(3)
+    ]
+    raws = [r.replace(b"\r\r\n", b"\r\n") for r in raws]
+    replies: list[tuple[int, bytes]] = [(0, b"")] * 3
+
+    def send(n: int) -> None:
+        replies[n] = _send(lt, raws[n], "ana@acme.example")
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(code for code, _ in replies) == [250, 250, 250]
+    with app.db.transaction() as s:
+        stored = {
+            m.message_id: (m.body, s.get(Blob, m.raw_sha256).data)
+            for m in s.scalars(select(Message).where(Message.direction == "in"))
+        }
+    for n, raw in enumerate(raws):
+        body, blob = stored[f"big{n}@acme.example"]
+        assert blob == b"Return-Path: <ana@acme.example>\r\n" + raw
+        assert body.startswith(".000000 conexión perdida") and body.endswith("[…]")

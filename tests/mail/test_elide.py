@@ -18,6 +18,7 @@ from maildesk.errors import Unparseable
 from maildesk.mail import elide
 from maildesk.mail.elide import Elided
 from maildesk.mail.inbound import Inbound
+from maildesk.mail.mime import TEXT_LIMIT
 from maildesk.mail.parse import _message_from_bytes, parse
 
 CORPUS_FILES = sorted((Path(__file__).resolve().parents[1] / "corpus").glob("*.eml"))
@@ -204,3 +205,54 @@ def test_placeholders_cannot_be_forged() -> None:
         mp.setattr(elide, "MIN_RUN", 1)
         msg = parse(forged)
     assert msg.text.startswith(second.placeholder(0).decode() + "\n")
+
+
+def _big_text_mail(lines: int, multipart: bool) -> bytes:
+    rng = random.Random(3)
+    words = ["error", "conexión", "año", "--", "a: b", "12:30:01", "—"]
+    body = b"".join(
+        (" ".join(rng.choice(words) for _ in range(8)) + "\r\n").encode() for _ in range(lines)
+    )
+    head = b"From: ana@acme.example\r\nSubject: log\r\nMIME-Version: 1.0\r\n"
+    text = b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+    if not multipart:
+        return head + text + b"\r\n" + body
+    return (
+        head
+        + b"Content-Type: multipart/alternative; boundary=zz\r\n\r\npreamble\r\n--zz\r\n"
+        + text
+        + b"\r\n"
+        + body
+        + b"--zz\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>"
+        + body
+        + b"</p>\r\n--zz--\r\n"
+    )
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_i10_long_text_body_elided_and_cut(multipart: bool) -> None:
+    """A 2 MiB log in the body: parsed from placeholders, kept whole in `raw`, its text cut
+    at mime.TEXT_LIMIT on a line end, with a defect saying so."""
+    raw = _big_text_mail(45_000, multipart)
+    assert len(raw) > 2 * TEXT_LIMIT
+    assert Elided(raw).spans
+    msg = parse(raw)
+    assert msg.raw is raw
+    assert msg.text.endswith("\n[…]\n") and len(msg.text) < 1.1 * TEXT_LIMIT
+    first_line = raw.split(b"\r\n\r\n")[2 if multipart else 1].split(b"\r\n")[0]
+    assert msg.text.startswith(first_line.decode() + "\n")
+    assert any(d.startswith("body: text cut to ") for d in msg.defects)
+    assert msg.attachments == ()
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_i10_text_runs_keep_the_tree_with_default_thresholds(multipart: bool) -> None:
+    raw = _big_text_mail(30_000, multipart)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(elide, "MIN_MESSAGE", len(raw) + 1)
+        plain, none = _message_from_bytes(raw, [])
+    assert none is None
+    msg, elided = _message_from_bytes(raw, [])
+    assert elided is not None and elided.spans
+    elided.restore_tree(msg)
+    assert shape(plain) == shape(msg)
