@@ -6,13 +6,17 @@ contract keeps it so); replaying the quarantine is the pipeline's `accept.quaran
 from __future__ import annotations
 
 from datetime import datetime
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from maildesk.outbound.transcript import transcript_text
-from maildesk.store.models import Message, Outbox, Quarantine, Ticket
+from maildesk.store.models import Blob, Message, Outbox, Quarantine, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -118,16 +122,79 @@ def transcript(app: App, number: int) -> str:
         return transcript_text(s, app, t) if t is not None else ""
 
 
+class QuarantineState(StrEnum):
+    WAITING = "waiting"  # never replayed, or its last replay failed again
+    REPLAYED = "replayed"  # replayed with an outcome: nothing left to do
+    DISCARDED = "discarded"  # an operator decided it needs no replay
+
+
+def _state(q: Quarantine, waiting: bool) -> QuarantineState:
+    if q.discarded_at is not None:
+        return QuarantineState.DISCARDED
+    return QuarantineState.WAITING if waiting else QuarantineState.REPLAYED
+
+
+def _entry(app: App, q: Quarantine, waiting: bool, size: int) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "at": _iso(app, q.at),
+        "source": q.source,
+        "state": _state(q, waiting).value,
+        "size": size,
+        "error_line": (q.error.strip().splitlines() or [""])[-1][:200],
+        "replayed_at": _iso(app, q.replayed_at),
+        "replay_outcome": q.replay_outcome,
+        "discarded_at": _iso(app, q.discarded_at),
+    }
+
+
+def _entries(s: Session) -> Select[Any]:
+    size = select(Blob.size).where(Blob.sha256 == Quarantine.raw_sha256).scalar_subquery()
+    return select(Quarantine, Quarantine.waiting(), size).order_by(Quarantine.id)
+
+
 def quarantine_list(app: App) -> list[dict[str, Any]]:
+    """Every quarantine entry, oldest first, with its state."""
     with app.db.transaction() as s:
-        return [
-            {
-                "id": q.id,
-                "at": _iso(app, q.at),
-                "source": q.source,
-                "error_line": (q.error.strip().splitlines() or [""])[-1][:200],
-                "replayed_at": _iso(app, q.replayed_at),
-                "replay_outcome": q.replay_outcome,
-            }
-            for q in s.scalars(select(Quarantine).order_by(Quarantine.id))
-        ]
+        return [_entry(app, q, w, size) for q, w, size in s.execute(_entries(s))]
+
+
+#: Header fields `quarantine show` prints of the kept message.
+SHOWN_HEADERS = ("From", "To", "Subject", "Date", "Message-ID")
+
+
+def quarantine_entry(app: App, entry: int) -> dict[str, Any] | None:
+    """One entry with its whole error and the kept message's main header fields, read
+    leniently: the message is in quarantine because something about it is broken."""
+    with app.db.transaction() as s:
+        found = s.execute(_entries(s).where(Quarantine.id == entry)).first()
+        if found is None:
+            return None
+        q, waiting, size = found
+        raw = s.scalar(select(Blob.data).where(Blob.sha256 == q.raw_sha256)) or b""
+        out = _entry(app, q, waiting, size)
+    out["error"] = q.error
+    head = BytesHeaderParser(policy=compat32).parsebytes(bytes(raw[: 256 * 1024]))
+    out["headers"] = {name: _header_text(head.get(name)) for name in SHOWN_HEADERS}
+    return out
+
+
+def _header_text(value: Any) -> str | None:
+    """A header as text whatever its encoding (RFC 2047 words decoded when they can be)."""
+    if value is None:
+        return None
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (ValueError, LookupError, UnicodeError):
+        return str(value)
+
+
+def quarantined_raw(app: App, entry: int) -> bytes | None:
+    """The kept bytes of an entry, exactly as they arrived."""
+    with app.db.transaction() as s:
+        raw = s.scalar(
+            select(Blob.data)
+            .join(Quarantine, Quarantine.raw_sha256 == Blob.sha256)
+            .where(Quarantine.id == entry)
+        )
+        return bytes(raw) if raw is not None else None

@@ -136,15 +136,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the files the config names under /run/credentials/UNIT/ from DIR instead "
         "(e.g. /etc/maildesk, where the unit's LoadCredential= takes them from)",
     )
-    sp = _command(
-        sub,
-        "quarantine",
-        "quarantine:cmd_quarantine",
-        "messages that failed: list, or replay after a fix",
-    )
-    sp.add_argument("action", choices=("list", "replay"))
-    sp.add_argument("id", nargs="?", type=int)
+    _quarantine(_group(sub, "quarantine", "messages that could not be processed, kept whole"))
     return p
+
+
+def _quarantine(q: Any) -> None:
+    sp = _command(q, "list", "quarantine:cmd_list", "every entry with its state and error")
+    sp.add_argument("--json", action="store_true", help="JSON for programs")
+    sp = _command(q, "show", "quarantine:cmd_show", "one entry: the message's headers, the error")
+    sp.add_argument("id", type=int, help="the entry's number (quarantine list)")
+    sp.add_argument("--json", action="store_true", help="JSON for programs")
+    sp = _command(q, "export", "quarantine:cmd_export", "the message's bytes, as they arrived")
+    sp.add_argument("id", type=int, help="the entry's number (quarantine list)")
+    sp.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (default: standard output)"
+    )
+    sp = _command(
+        q, "replay", "quarantine:cmd_replay", "process again after a fix: one entry, or all waiting"
+    )
+    sp.add_argument("id", type=int, nargs="?", help="only this entry (default: every waiting one)")
+    sp = _command(q, "discard", "quarantine:cmd_discard", "no replay wanted (the mail is kept)")
+    sp.add_argument("id", type=int, help="the entry's number (quarantine list)")
 
 
 def day(value: str) -> date:

@@ -1,29 +1,125 @@
-"""`maildesk quarantine list|replay [ID]`: messages that failed, replayed after a fix."""
+"""`maildesk quarantine list|show|export|replay|discard`: messages that could not be
+processed, kept whole with their error, replayed after a fix.
+
+An unknown entry is an error (exit 1) naming it. Nothing here deletes mail: `discard` only
+takes an entry out of the replay queue.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from maildesk.cli.common import EX_OK, open_app, wrote_to
-from maildesk.pipeline.accept import quarantine_replay
-from maildesk.views import quarantine_list
+from maildesk.cli.output import dump_json, is_terminal, safe, safe_line, table
+from maildesk.cli.progress import Progress
+from maildesk.pipeline.accept import replay, waiting
+from maildesk.pipeline.quarantine import discard
+from maildesk.views import quarantine_entry, quarantine_list, quarantined_raw
+
+EX_NOT_FOUND = 1
 
 
-def cmd_quarantine(args: argparse.Namespace) -> int:
+def _unknown(entry: int) -> int:
+    print(f"maildesk: no quarantine entry {entry} (see: maildesk quarantine list)", file=sys.stderr)
+    return EX_NOT_FOUND
+
+
+def _state(r: dict) -> str:
+    if r["state"] == "waiting" and r["replay_outcome"]:
+        return "failed again"
+    if r["state"] == "replayed":
+        return f"replayed: {r['replay_outcome']}"
+    return r["state"]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
     with open_app(args) as app:
-        if args.action == "list":
-            rows = quarantine_list(app)
-            for r in rows:
-                state = (
-                    f"replayed {r['replayed_at']} → {r['replay_outcome']}"
-                    if r["replayed_at"]
-                    else "waiting"
-                )
-                print(f"{r['id']:>5}  {r['at']}  {r['source']}  {state}\n       {r['error_line']}")
-            print(f"({len(rows)} in quarantine)")
-            return EX_OK
-        results = quarantine_replay(app, args.id)
-        for qid, outcome in results:
-            print(f"{qid}: {outcome}")
+        rows = quarantine_list(app)
+        tz = app.calendar.tz
+    if args.json:
+        dump_json(rows)
+        return EX_OK
+    cells = [
+        [r["id"], r["at"][:16].replace("T", " "), r["source"], _state(r), r["error_line"]]
+        for r in rows
+    ]
+    table(["id", f"received ({tz})", "source", "state", "error"], cells, right=(0,))
+    waiting_now = sum(r["state"] == "waiting" for r in rows)
+    print(f"({len(rows)} in quarantine, {waiting_now} waiting for a replay)")
+    return EX_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with open_app(args) as app:
+        e = quarantine_entry(app, args.id)
+    if e is None:
+        return _unknown(args.id)
+    if args.json:
+        dump_json(e)
+        return EX_OK
+    print(f"quarantine entry {e['id']}: {_state(e)}")
+    fields = [("received", e["at"]), ("source", e["source"]), ("size", f"{e['size']} bytes")]
+    fields += [(k.lower(), v) for k, v in e["headers"].items() if v is not None]
+    if e["replayed_at"]:
+        fields.append(("last replay", f"{e['replayed_at']}: {e['replay_outcome']}"))
+    if e["discarded_at"]:
+        fields.append(("discarded", e["discarded_at"]))
+    for name, value in fields:
+        print(f"  {name:<12} {safe_line(value)}")
+    print("\nerror:")
+    for line in e["error"].rstrip().splitlines():
+        print(f"  {safe(line)}")
+    return EX_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """The bytes as they arrived: to a file, or to a pipe, never raw onto a terminal."""
+    with open_app(args) as app:
+        raw = quarantined_raw(app, args.id)
+    if raw is None:
+        return _unknown(args.id)
+    if args.output:
+        Path(args.output).write_bytes(raw)
+        print(f"wrote {len(raw)} bytes to {args.output}", file=sys.stderr)
+        return EX_OK
+    if is_terminal(sys.stdout):
+        print(
+            "maildesk: not writing a raw message onto the terminal; use -o FILE or a pipe",
+            file=sys.stderr,
+        )
+        return EX_NOT_FOUND
+    sys.stdout.flush()
+    sys.stdout.buffer.write(raw)
+    return EX_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """One entry, or every waiting one with progress on a terminal; 1 if any failed again."""
+    with open_app(args) as app:
+        entries = [args.id] if args.id else waiting(app)
+        failed = 0
+        with Progress("replaying") as progress:
+            for done, entry in enumerate(entries, 1):
+                label = replay(app, entry)
+                if label is None:
+                    return _unknown(entry)
+                failed += label.startswith("quarantined")
+                print(f"{entry}: {safe_line(label)}")
+                progress.update(done, len(entries))
+        if not entries:
+            print("nothing waiting for a replay")
+        elif failed:
+            print(f"{failed} of {len(entries)} failed again: see `maildesk quarantine show ID`")
+        wrote_to(app)
+    return 1 if failed else EX_OK
+
+
+def cmd_discard(args: argparse.Namespace) -> int:
+    with open_app(args) as app:
+        if not discard(app, args.id, app.now()):
+            return _unknown(args.id)
+        print(f"entry {args.id} discarded: it will not be replayed (the message is kept)")
         wrote_to(app)
     return EX_OK

@@ -80,6 +80,7 @@ class _Prepared:
     cls: Classification | None = None
     raw_sha: str = ""
     error: str = ""
+    replay_of: int | None = None  # the quarantine entry this message is replayed from
 
 
 def _prepare(app: App, raw: bytes, source: str, now: datetime | None) -> _Prepared:
@@ -100,7 +101,7 @@ def _record(s: Session, app: App, p: _Prepared, notices: bool) -> Outcome:
     # suppression) must be in the database before this one's facts are read from it.
     s.flush()
     if p.msg is None or p.cls is None:
-        qid = quarantine_row(s, p.raw, p.source, p.error, p.now)
+        qid = quarantine_row(s, p.raw, p.source, p.error, p.now, entry=p.replay_of)
         log.warning("quarantined source=%s id=%s reason=%s", p.source, qid, p.error)
         return Outcome(Kind.QUARANTINED, p.error)
     msg = p.msg
@@ -137,17 +138,24 @@ def _logged(p: _Prepared, outcome: Outcome) -> None:
 
 
 def accept(
-    app: App, raw: bytes, source: str, now: datetime | None = None, *, notices: bool = True
+    app: App,
+    raw: bytes,
+    source: str,
+    now: datetime | None = None,
+    *,
+    notices: bool = True,
+    replay_of: int | None = None,
 ) -> Outcome:
     """Process one message in its own transaction. Raises TemporaryFailure (retry later;
     nothing written) and, for bugs, the original exception (channels count failures and
     quarantine).
 
     notices=False: a rejection is recorded but no notice is queued, for channels that
-    refuse in-protocol (the SMTP listener's 550 makes the sending MTA bounce already)."""
+    refuse in-protocol (the SMTP listener's 550 makes the sending MTA bounce already).
+    replay_of: the quarantine entry being replayed, which a new failure updates."""
     started = time.monotonic()
     app.warm()  # cached facts are loaded outside the unit of work
-    p = _prepare(app, raw, source, now)
+    p = replace(_prepare(app, raw, source, now), replay_of=replay_of)
     try:
         with app.db.transaction() as s:
             outcome = _record(s, app, p, notices)
@@ -212,38 +220,60 @@ def _told(app: App, outcome: Outcome, p: _Prepared, seconds: float) -> Outcome:
 
 
 def accept_or_quarantine(
-    app: App, raw: bytes, source: str, now: datetime | None = None, *, notices: bool = True
+    app: App,
+    raw: bytes,
+    source: str,
+    now: datetime | None = None,
+    *,
+    notices: bool = True,
+    replay_of: int | None = None,
 ) -> Outcome:
-    """For one-shot channels (ingest, replay): a bug quarantines the message, never loses it."""
+    """For one-shot channels (ingest, replay): a bug quarantines the message, never loses it.
+    A replay that fails again updates its entry (`replay_of`) instead of adding one."""
     try:
-        return accept(app, raw, source, now, notices=notices)
+        return accept(app, raw, source, now, notices=notices, replay_of=replay_of)
     except TemporaryFailure:
         raise
     except Exception as exc:
         err = "".join(traceback.format_exception(exc))
-        qid = quarantine(app, raw, source, err, now)
+        qid = quarantine(app, raw, source, err, now, entry=replay_of)
         log.error("quarantined source=%s id=%s error=%r", source, qid, exc)
         return Outcome(Kind.QUARANTINED, f"error: {exc!r}")
 
 
-def quarantine_replay(app: App, qid: int | None) -> list[tuple[int, str]]:
-    """Feed quarantined messages (one, or all not yet replayed) through `accept` again."""
+def replay(app: App, entry: int) -> str | None:
+    """Accept one quarantined message again; its entry records when and with what outcome.
+    None when there is no such entry. Replaying twice creates nothing (R1)."""
     with app.db.transaction() as s:
-        q = select(Quarantine.id, Blob.data).join(Blob, Quarantine.raw_sha256 == Blob.sha256)
-        q = q.where(Quarantine.id == qid) if qid else q.where(Quarantine.replayed_at.is_(None))
-        items = list(s.execute(q))
-    results = []
-    for item_id, raw in items:
-        outcome = accept_or_quarantine(app, raw, f"quarantine:{item_id}")
-        label = (
-            outcome.kind.value
-            + (f" #{outcome.ticket_number}" if outcome.ticket_number else "")
-            + f": {outcome.reason}"
+        raw = s.scalar(
+            select(Blob.data)
+            .join(Quarantine, Quarantine.raw_sha256 == Blob.sha256)
+            .where(Quarantine.id == entry)
         )
-        with app.db.transaction() as s:
-            row = s.get(Quarantine, item_id)
-            if row is not None:
-                row.replayed_at = datetime.now(UTC)
-                row.replay_outcome = label[:50]
-        results.append((item_id, label))
-    return results
+    if raw is None:
+        return None
+    outcome = accept_or_quarantine(app, raw, f"quarantine:{entry}", replay_of=entry)
+    number = f" #{outcome.ticket_number}" if outcome.ticket_number else ""
+    label = f"{outcome.kind.value}{number}: {outcome.reason}"
+    with app.db.transaction() as s:
+        row = s.get(Quarantine, entry)
+        if row is not None:
+            row.replayed_at = datetime.now(UTC)
+            row.replay_outcome = label[:50]
+    return label
+
+
+def waiting(app: App) -> list[int]:
+    """The entries a bare `quarantine replay` takes (`Quarantine.waiting`), oldest first.
+    Only ids: a big replay reads each message when its turn comes, not all at once."""
+    with app.db.transaction() as s:
+        return list(
+            s.scalars(select(Quarantine.id).where(Quarantine.waiting()).order_by(Quarantine.id))
+        )
+
+
+def quarantine_replay(app: App, qid: int | None) -> list[tuple[int, str]]:
+    """Replay one entry, or every waiting one; (entry, outcome) for each replayed."""
+    entries = [qid] if qid else waiting(app)
+    results = [(entry, replay(app, entry)) for entry in entries]
+    return [(entry, label) for entry, label in results if label is not None]

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     Date,
     DateTime,
     ForeignKey,
@@ -20,6 +21,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
+    or_,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -287,6 +290,15 @@ class Quarantine(Base):
     raw_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     replay_outcome: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    #: An operator's `quarantine discard`: no replay wanted; the bytes stay.
+    discarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @classmethod
+    def waiting(cls) -> ColumnElement[bool]:
+        """Entries still waiting for a replay: not discarded, and never replayed or
+        quarantined again by their last replay."""
+        again = cls.replay_outcome.like("quarantined%")
+        return and_(cls.discarded_at.is_(None), or_(cls.replayed_at.is_(None), again))
 
 
 class Outbox(Base):
