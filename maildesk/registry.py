@@ -7,8 +7,10 @@ never deleted (their tickets stay).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tomllib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -39,9 +41,46 @@ class ImportReport:
         out += [f"deactivated {x}" for x in self.deactivated]
         return out or ["no changes"]
 
+    def summary(self) -> str:
+        """The counts, for the last line of an import."""
+        return (
+            f"{len(self.added)} added, {len(self.changed)} changed, "
+            f"{len(self.deactivated)} deactivated"
+        )
 
-def _row_error(where: str, msg: str) -> RegistryError:
-    return RegistryError(f"{where}: {msg}")
+
+#: Called as rows are applied: (customers done, customers in the file).
+ProgressFn = Callable[[int, int], None]
+
+
+class _Invalid(Exception):
+    """One row (or key) is invalid: the rest of that row is not checked, other rows are."""
+
+
+class Problems:
+    """Every invalid row of a file, collected so an operator fixes them in one pass."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    @contextlib.contextmanager
+    def row(self) -> Iterator[None]:
+        """Check one row: its first problem is recorded, and checking goes on after it."""
+        try:
+            yield
+        except _Invalid as exc:
+            self.lines.append(str(exc))
+
+    def raise_any(self, source: str) -> None:
+        if len(self.lines) == 1:
+            raise RegistryError(self.lines[0])
+        if self.lines:
+            listed = "\n".join(f"  {line}" for line in self.lines)
+            raise RegistryError(f"{source}: {len(self.lines)} invalid rows:\n{listed}")
+
+
+def _row_error(where: str, msg: str) -> _Invalid:
+    return _Invalid(f"{where}: {msg}")
 
 
 def _check_keys(row: Any, allowed: set[str], where: str) -> dict[str, Any]:
@@ -62,8 +101,16 @@ def _text(row: dict[str, Any], key: str, where: str, required: bool = True) -> s
     return value.strip()
 
 
+def _rows(data: dict[str, Any], key: str, source: str) -> list[Any]:
+    rows = data.get(key, [])
+    if not isinstance(rows, list):
+        raise RegistryError(f"{source}: {key} must be an array of tables ([[{key}]])")
+    return rows
+
+
 def parse_registry(text: str, source: str = "<registry>") -> dict[str, Any]:
-    """Validate a registry file; returns normalised products and customers or raises."""
+    """Validate a registry file; returns normalised products and customers, or raises one
+    RegistryError naming every invalid row."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -71,105 +118,127 @@ def parse_registry(text: str, source: str = "<registry>") -> dict[str, Any]:
     extra = sorted(set(data) - {"products", "customers"})
     if extra:
         raise RegistryError(f"{source}: unknown section {extra[0]!r} (known: customers, products)")
+    problems = Problems()
     products: dict[str, list[str]] = {}
-    for i, row in enumerate(data.get("products", [])):
-        where = f"{source}: products[{i}]"
-        _check_keys(row, _PRODUCT_KEYS, where)
-        name = _text(row, "name", where)
-        where = f"{where} ({name})"
-        versions = row.get("versions", [])
-        if (
-            not isinstance(versions, list)
-            or not versions
-            or not all(isinstance(v, str) and v for v in versions)
-        ):
-            raise _row_error(where, "versions must be a non-empty list of strings, oldest first")
-        if name.lower() in {p.lower() for p in products}:
-            raise _row_error(where, f"duplicate product {name!r}")
-        products[name] = list(versions)
+    for i, row in enumerate(_rows(data, "products", source)):
+        with problems.row():
+            name, versions = _product(row, f"{source}: products[{i}]", products)
+            products[name] = versions
+    seen = _Seen()
     customers: list[dict[str, Any]] = []
-    seen_ids: set[str] = set()
-    seen_emails: dict[str, str] = {}
-    seen_spaces: dict[str, str] = {}
-    for i, row in enumerate(data.get("customers", [])):
-        where = f"{source}: customers[{i}]"
-        _check_keys(row, _CUSTOMER_KEYS, where)
-        cid = _text(row, "id", where)
-        where = f"{where} ({cid})"
-        if cid in seen_ids:
-            raise _row_error(where, f"duplicate customer id {cid!r}")
-        seen_ids.add(cid)
-        policy = row.get("policy", "standard")
-        if policy not in POLICIES:
-            raise _row_error(where, f"policy must be one of {', '.join(POLICIES)}")
-        until = row.get("support_until")
-        if until is not None and not isinstance(until, date):
-            raise _row_error(where, "support_until must be a date like 2027-12-31 (no quotes)")
-        max_contacts = row.get("max_contacts", 1)
-        if not isinstance(max_contacts, int) or isinstance(max_contacts, bool) or max_contacts < 1:
-            raise _row_error(where, "max_contacts must be a positive integer")
-        cust_products = []
-        for j, prow in enumerate(row.get("products", [])):
-            pwhere = f"{where} products[{j}]"
-            _check_keys(prow, {"name", "version"}, pwhere)
-            pname = _text(prow, "name", pwhere)
-            if pname not in products:
-                raise _row_error(pwhere, f"unknown product {pname!r} (not in [[products]])")
-            version = prow.get("version", "")
-            if not isinstance(version, str):
-                raise _row_error(pwhere, "version must be a string")
-            if version and version not in products[pname]:
-                raise _row_error(
-                    pwhere, f"unknown version {version!r} of {pname} ({', '.join(products[pname])})"
-                )
-            cust_products.append({"name": pname, "version": version})
-        contacts = []
-        rows = row.get("contacts", [])
-        if not isinstance(rows, list):
-            raise _row_error(where, "contacts must be a list")
-        for j, crow in enumerate(rows):
-            cwhere = f"{where} contacts[{j}]"
-            _check_keys(crow, _CONTACT_KEYS, cwhere)
-            email = _text(crow, "email", cwhere).lower()
-            cwhere = f"{cwhere} ({email})"
-            if not EMAIL.match(email):
-                raise _row_error(cwhere, "email is not a valid address")
-            if email in seen_emails:
-                raise _row_error(cwhere, f"duplicate address (also in {seen_emails[email]})")
-            seen_emails[email] = cid
-            space = _text(crow, "cloud_space", cwhere, required=False) or None
-            if space is not None:
-                if space in seen_spaces:
-                    raise _row_error(
-                        cwhere,
-                        f"cloud space {space!r} already has a support contact "
-                        f"({seen_spaces[space]}); one contact per cloud space (P2)",
-                    )
-                seen_spaces[space] = email
-            contacts.append(
-                {
-                    "email": email,
-                    "name": _text(crow, "name", cwhere, required=False),
-                    "phone": _text(crow, "phone", cwhere, required=False),
-                    "cloud_space": space,
-                }
-            )
-        if len(contacts) > max_contacts:
-            raise _row_error(
-                where, f"{len(contacts)} contacts but max_contacts is {max_contacts} (P2)"
-            )
-        customers.append(
-            {
-                "id": cid,
-                "name": _text(row, "name", where),
-                "policy": policy,
-                "support_until": until,
-                "max_contacts": max_contacts,
-                "products": cust_products,
-                "contacts": contacts,
-            }
-        )
+    for i, row in enumerate(_rows(data, "customers", source)):
+        with problems.row():
+            customers.append(_customer(row, f"{source}: customers[{i}]", products, seen, problems))
+    problems.raise_any(source)
     return {"products": products, "customers": customers}
+
+
+def _product(row: Any, where: str, known: dict[str, list[str]]) -> tuple[str, list[str]]:
+    _check_keys(row, _PRODUCT_KEYS, where)
+    name = _text(row, "name", where)
+    where = f"{where} ({name})"
+    versions = row.get("versions", [])
+    if (
+        not isinstance(versions, list)
+        or not versions
+        or not all(isinstance(v, str) and v for v in versions)
+    ):
+        raise _row_error(where, "versions must be a non-empty list of strings, oldest first")
+    if name.lower() in {p.lower() for p in known}:
+        raise _row_error(where, f"duplicate product {name!r}")
+    return name, list(versions)
+
+
+@dataclass
+class _Seen:
+    """What earlier rows claimed: ids, addresses and cloud spaces are unique in the file."""
+
+    ids: set[str] = field(default_factory=set)
+    emails: dict[str, str] = field(default_factory=dict)
+    spaces: dict[str, str] = field(default_factory=dict)
+
+
+def _customer(
+    row: Any, where: str, products: dict[str, list[str]], seen: _Seen, problems: Problems
+) -> dict[str, Any]:
+    _check_keys(row, _CUSTOMER_KEYS, where)
+    cid = _text(row, "id", where)
+    where = f"{where} ({cid})"
+    if cid in seen.ids:
+        raise _row_error(where, f"duplicate customer id {cid!r}")
+    seen.ids.add(cid)
+    policy = row.get("policy", "standard")
+    if policy not in POLICIES:
+        raise _row_error(where, f"policy must be one of {', '.join(POLICIES)}")
+    until = row.get("support_until")
+    if until is not None and not isinstance(until, date):
+        raise _row_error(where, "support_until must be a date like 2027-12-31 (no quotes)")
+    max_contacts = row.get("max_contacts", 1)
+    if not isinstance(max_contacts, int) or isinstance(max_contacts, bool) or max_contacts < 1:
+        raise _row_error(where, "max_contacts must be a positive integer")
+    cust_products = [
+        _customer_product(prow, f"{where} products[{j}]", products)
+        for j, prow in enumerate(row.get("products", []))
+    ]
+    rows = row.get("contacts", [])
+    if not isinstance(rows, list):
+        raise _row_error(where, "contacts must be a list")
+    contacts = []
+    for j, crow in enumerate(rows):
+        with problems.row():
+            contacts.append(_contact(crow, f"{where} contacts[{j}]", cid, seen))
+    if len(rows) > max_contacts:
+        raise _row_error(where, f"{len(rows)} contacts but max_contacts is {max_contacts} (P2)")
+    return {
+        "id": cid,
+        "name": _text(row, "name", where),
+        "policy": policy,
+        "support_until": until,
+        "max_contacts": max_contacts,
+        "products": cust_products,
+        "contacts": contacts,
+    }
+
+
+def _customer_product(prow: Any, where: str, products: dict[str, list[str]]) -> dict[str, str]:
+    _check_keys(prow, {"name", "version"}, where)
+    pname = _text(prow, "name", where)
+    if pname not in products:
+        raise _row_error(where, f"unknown product {pname!r} (not in [[products]])")
+    version = prow.get("version", "")
+    if not isinstance(version, str):
+        raise _row_error(where, "version must be a string")
+    if version and version not in products[pname]:
+        raise _row_error(
+            where, f"unknown version {version!r} of {pname} ({', '.join(products[pname])})"
+        )
+    return {"name": pname, "version": version}
+
+
+def _contact(crow: Any, where: str, cid: str, seen: _Seen) -> dict[str, Any]:
+    _check_keys(crow, _CONTACT_KEYS, where)
+    email = _text(crow, "email", where).lower()
+    where = f"{where} ({email})"
+    if not EMAIL.match(email):
+        raise _row_error(where, "email is not a valid address")
+    if email in seen.emails:
+        raise _row_error(where, f"duplicate address (also in {seen.emails[email]})")
+    seen.emails[email] = cid
+    space = _text(crow, "cloud_space", where, required=False) or None
+    if space is not None:
+        if space in seen.spaces:
+            raise _row_error(
+                where,
+                f"cloud space {space!r} already has a support contact "
+                f"({seen.spaces[space]}); one contact per cloud space (P2)",
+            )
+        seen.spaces[space] = email
+    return {
+        "email": email,
+        "name": _text(crow, "name", where, required=False),
+        "phone": _text(crow, "phone", where, required=False),
+        "cloud_space": space,
+    }
 
 
 def _update(obj: Any, values: dict[str, Any]) -> bool:
@@ -181,7 +250,9 @@ def _update(obj: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
-def apply_registry(session: Session, reg: dict[str, Any]) -> ImportReport:
+def apply_registry(
+    session: Session, reg: dict[str, Any], *, progress: ProgressFn | None = None
+) -> ImportReport:
     """Bring the database in line with a validated registry (caller commits or rolls back)."""
     report = ImportReport()
     existing_products = {p.name: p for p in session.scalars(select(Product))}
@@ -206,37 +277,50 @@ def apply_registry(session: Session, reg: dict[str, Any]) -> ImportReport:
             contact.active = False
             report.deactivated.append(f"contact {email}")
     session.flush()
-    for row in reg["customers"]:
-        values = {
-            k: row[k] for k in ("name", "policy", "support_until", "max_contacts", "products")
-        }
-        values["active"] = True
-        cust = customers.get(row["id"])
-        if cust is None:
-            cust = Customer(id=row["id"], **values)
-            session.add(cust)
-            report.added.append(f"customer {row['id']}")
-        elif _update(cust, values):
-            report.changed.append(f"customer {row['id']}")
-        for crow in row["contacts"]:
-            cvalues = {
-                "name": crow["name"],
-                "phone": crow["phone"],
-                "cloud_space": crow["cloud_space"],
-                "customer_id": row["id"],
-                "active": True,
-            }
-            contact = contacts.get(crow["email"])
-            if contact is None:
-                session.add(Contact(email=crow["email"], **cvalues))
-                report.added.append(f"contact {crow['email']}")
-            elif _update(contact, cvalues):
-                report.changed.append(f"contact {crow['email']}")
+    total = len(reg["customers"])
+    for done, row in enumerate(reg["customers"], 1):
+        if progress is not None:
+            progress(done, total)
+        _apply_customer(session, row, customers, contacts, report)
     session.flush()
     return report
 
 
-def import_registry_file(db: Any, path: str | Path, dry_run: bool = False) -> ImportReport:
+def _apply_customer(
+    session: Session,
+    row: dict[str, Any],
+    customers: dict[str, Customer],
+    contacts: dict[str, Contact],
+    report: ImportReport,
+) -> None:
+    """One customer row and its contacts: added, changed or left as they are."""
+    values = {k: row[k] for k in ("name", "policy", "support_until", "max_contacts", "products")}
+    values["active"] = True
+    cust = customers.get(row["id"])
+    if cust is None:
+        session.add(Customer(id=row["id"], **values))
+        report.added.append(f"customer {row['id']}")
+    elif _update(cust, values):
+        report.changed.append(f"customer {row['id']}")
+    for crow in row["contacts"]:
+        cvalues = {
+            "name": crow["name"],
+            "phone": crow["phone"],
+            "cloud_space": crow["cloud_space"],
+            "customer_id": row["id"],
+            "active": True,
+        }
+        contact = contacts.get(crow["email"])
+        if contact is None:
+            session.add(Contact(email=crow["email"], **cvalues))
+            report.added.append(f"contact {crow['email']}")
+        elif _update(contact, cvalues):
+            report.changed.append(f"contact {crow['email']}")
+
+
+def import_registry_file(
+    db: Any, path: str | Path, dry_run: bool = False, *, progress: ProgressFn | None = None
+) -> ImportReport:
     """Validate and import a registry file in one transaction (rolled back on dry-run)."""
     p = Path(path)
     try:
@@ -245,7 +329,7 @@ def import_registry_file(db: Any, path: str | Path, dry_run: bool = False) -> Im
         raise RegistryError(f"{p}: cannot read: {exc.strerror}") from None
     reg = parse_registry(text, str(p))
     with db.transaction() as session:
-        report = apply_registry(session, reg)
+        report = apply_registry(session, reg, progress=progress)
         if dry_run:
             session.rollback()
     return report

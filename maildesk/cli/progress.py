@@ -43,6 +43,13 @@ class Progress:
         self.stream.flush()
         self._shown = True
 
+    def clear(self) -> None:
+        """Erase the line (before the command prints its own output); idempotent."""
+        if self._shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._shown = False
+
     def __enter__(self) -> Progress:
         return self
 
@@ -52,6 +59,4 @@ class Progress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+        self.clear()

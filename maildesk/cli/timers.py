@@ -7,16 +7,24 @@ import sys
 from datetime import datetime
 
 from maildesk.cli.common import open_app, wrote_to
+from maildesk.cli.progress import Progress
 from maildesk.timers import run_timers, summary
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """A naive --now is local business time."""
+    """A naive --now is local business time. A long sweep shows its progress on a terminal
+    (the daemon's sweeps log instead)."""
     with open_app(args) as app:
         now: datetime = args.now or app.now()
         if now.tzinfo is None:
             now = now.replace(tzinfo=app.calendar.tz)
-        report = run_timers(app, now, dry_run=args.dry_run)
+        with Progress("sweeping") as progress:
+            report = run_timers(
+                app,
+                now,
+                dry_run=args.dry_run,
+                progress=lambda timer, done, total: progress.update(done, total, timer),
+            )
         for action in report.actions:
             print(action.line())
         for error in report.errors:

@@ -13,7 +13,15 @@ from maildesk.outbound.sender import flush
 from maildesk.timers.feature import T3
 from maildesk.timers.lifecycle import T1, T2
 from maildesk.timers.sla import T4_BREACH, T4_WARN
-from maildesk.timers.sweep import Action, Timer, TimerReport, Units, local, sweep
+from maildesk.timers.sweep import (
+    Action,
+    ProgressFn,
+    Timer,
+    TimerReport,
+    Units,
+    local,
+    sweep,
+)
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -24,9 +32,12 @@ __all__ = ["TIMERS", "Action", "TimerReport", "run_timers", "summary"]
 TIMERS: tuple[Timer, ...] = (T1, T2, T3, T4_BREACH, T4_WARN)
 
 
-def run_timers(app: App, now: datetime, dry_run: bool = False) -> TimerReport:
+def run_timers(
+    app: App, now: datetime, dry_run: bool = False, *, progress: ProgressFn | None = None
+) -> TimerReport:
     """Run T1–T4 as of `now`, then flush the outbox (T5). A dry run writes nothing at all:
-    the same work runs in transactions that are rolled back, and T5 is skipped."""
+    the same work runs in transactions that are rolled back, and T5 is skipped.
+    `progress` hears of each batch of a long sweep."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("run_timers needs an aware datetime")
     _ = app.secret  # loaded outside the units of work (it may have to be created)
@@ -34,7 +45,7 @@ def run_timers(app: App, now: datetime, dry_run: bool = False) -> TimerReport:
     units = Units(app, dry_run)
     try:
         for timer in TIMERS:
-            sweep(units, timer, now, report)
+            sweep(units, timer, now, report, progress)
     finally:
         units.close()
     if not dry_run:

@@ -64,6 +64,8 @@ class TimerReport:
 
 
 DecideFn = Callable[[Batch, Any], "Action | None"]
+#: Told after each batch: (timer id, tickets done, tickets due), e.g. a terminal's progress.
+ProgressFn = Callable[[str, int, int], None]
 WhereFn = Callable[["App", datetime], Sequence[ColumnElement[bool]]]
 
 
@@ -125,7 +127,13 @@ def _run_batch(units: Units, timer: Timer, numbers: Sequence[int], now: datetime
     return done
 
 
-def sweep(units: Units, timer: Timer, now: datetime, report: TimerReport) -> None:
+def sweep(
+    units: Units,
+    timer: Timer,
+    now: datetime,
+    report: TimerReport,
+    progress: ProgressFn | None = None,
+) -> None:
     """Run one timer over its due tickets: a transaction per batch; when a batch fails, its
     tickets are retried one by one so one bad ticket is logged and skipped, not fatal."""
     with units.read() as s:
@@ -134,21 +142,30 @@ def sweep(units: Units, timer: Timer, now: datetime, report: TimerReport) -> Non
         numbers = sorted(s.scalars(select(Ticket.number).where(*timer.where(units.app, now))))
     for start in range(0, len(numbers), BATCH_SIZE):
         chunk = numbers[start : start + BATCH_SIZE]
+        _sweep_chunk(units, timer, chunk, now, report)
+        if progress is not None:
+            progress(timer.id, start + len(chunk), len(numbers))
+
+
+def _sweep_chunk(
+    units: Units, timer: Timer, chunk: Sequence[int], now: datetime, report: TimerReport
+) -> None:
+    """One batch in one transaction; if it fails, its tickets one by one."""
+    try:
+        report.actions += _run_batch(units, timer, chunk, now)
+        return
+    except TemporaryFailure:
+        raise
+    except Exception:
+        log.warning("timer %s: batch of %d failed; retrying one by one", timer.id, len(chunk))
+    for number in chunk:
         try:
-            report.actions += _run_batch(units, timer, chunk, now)
-            continue
+            report.actions += _run_batch(units, timer, [number], now)
         except TemporaryFailure:
             raise
-        except Exception:
-            log.warning("timer %s: batch of %d failed; retrying one by one", timer.id, len(chunk))
-        for number in chunk:
-            try:
-                report.actions += _run_batch(units, timer, [number], now)
-            except TemporaryFailure:
-                raise
-            except Exception as exc:
-                log.exception("timer %s failed on ticket #%d", timer.id, number)
-                report.errors.append(f"{timer.id} #{number}: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            log.exception("timer %s failed on ticket #%d", timer.id, number)
+            report.errors.append(f"{timer.id} #{number}: {type(exc).__name__}: {exc}")
 
 
 # -- helpers the timers share -------------------------------------------------------------

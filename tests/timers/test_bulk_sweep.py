@@ -245,3 +245,14 @@ def test_t1_batch_failure_retries_one_by_one_without_doubling(
     assert len(_events(app, "timer")) == 2
     monkeypatch.undo()
     assert [a.number for a in run_timers(app, CLOSE_AT).actions] == [numbers[1]]
+
+
+def test_sweep_reports_progress_batch_by_batch(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: a long sweep can show its progress (the CLI draws it on a terminal)."""
+    monkeypatch.setattr(SWEEP, "BATCH_SIZE", 2)
+    _resolved(app, 5)
+    heard: list[tuple[str, int, int]] = []
+    run_timers(
+        app, CLOSE_AT, progress=lambda timer, done, total: heard.append((timer, done, total))
+    )
+    assert [h for h in heard if h[0] == "T1"] == [("T1", 2, 5), ("T1", 4, 5), ("T1", 5, 5)]
