@@ -181,6 +181,9 @@ class LimitsConfig:
     large_messages_at_once: int = 1
     notices_per_sender_per_hour: int = 3
     auto_mails_per_recipient_per_day: int = 40
+    # The files' own sizes (base64 adds a third on the wire) in one mail to an agent:
+    # notifications attach the customer's files up to it, `#attachments` splits by it.
+    attachments_per_mail_bytes: int = 10 * 1024 * 1024
 
 
 @dataclass
@@ -302,6 +305,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{f}: logging.level must be debug, info or warning")
     if cfg.outbound.max_attempts < 1:
         raise ConfigError(f"{f}: outbound.max_attempts must be at least 1")
+    if cfg.limits.attachments_per_mail_bytes < 0:
+        raise ConfigError(f"{f}: limits.attachments_per_mail_bytes must be 0 or more bytes")
     if not 0 < cfg.escalation.warn_at < 1:
         raise ConfigError(f"{f}: escalation.warn_at must be between 0 and 1")
     unknown = set(cfg.sla) - set(SLA_TABLES)

@@ -106,7 +106,8 @@ class Walker:
             if ctype == "text/html" or disposition == "inline" or not disposition:
                 return  # alternative renderings / extra inline text are not attachments
         data = _payload_bytes(part, self.elided)
-        self.attachments.append(Attachment(safe_filename(filename), ctype, data))
+        name = safe_filename(filename) if filename else unnamed(ctype, len(self.attachments))
+        self.attachments.append(Attachment(name, ctype, data))
         if is_tnef(ctype, filename, data):
             self._unpack_tnef(data)
 
@@ -198,6 +199,15 @@ def _filename(part: email.message.Message) -> str | None:
     if name is None:
         return None
     return decode_header_value(name)
+
+
+def unnamed(ctype: str, index: int) -> str:
+    """A name for a part that has none (a screenshot pasted into an HTML body): "image1.png",
+    so an agent who receives it, or saves it, sees what it is."""
+    ext = mimetypes.guess_extension(ctype, strict=False) or ".bin"
+    main = ctype.partition("/")[0]
+    base = main if main in ("image", "audio", "video", "text") else "attachment"
+    return f"{base}{index + 1}{ext}"
 
 
 def safe_filename(name: str | None) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from maildesk.outbound.notices import queue_mail, thread_ids
 from maildesk.pipeline.outcome import Kind, Outcome
-from maildesk.pipeline.records import store_message
+from maildesk.pipeline.records import Stored, store_message
 from maildesk.pipeline.tell import forward_to_committee, notify_agents, queue_unsupported_version
 from maildesk.pipeline.tickets import (
     add_event,
@@ -138,7 +138,7 @@ def _create(u: Unit, contact: Contact) -> Ticket:
     )
     if t.assignee is not None:
         add_event(s, t, now, "assigned", "system", **{"from": None, "to": t.assignee.email})
-    store_message(u, t, "customer")
+    stored = store_message(u, t, "customer")
     refs = [msg.message_id] if msg.message_id else []
     supported = unsupported_version(s, t, now)
     if not u.silent:
@@ -147,7 +147,7 @@ def _create(u: Unit, contact: Contact) -> Ticket:
                 u, t, contact, supported, in_reply_to=msg.message_id, references=refs
             )
         _acknowledge(u, t, contact, refs)
-    notify_agents(u, t, "new", refs)
+    notify_agents(u, t, "new", refs, stored=stored)
     if t.type == "nuevo_requerimiento":  # P13: e.g. support.default_type set to it
         forward_to_committee(s, u.app, t, now)
     return t
@@ -171,26 +171,26 @@ def _acknowledge(u: Unit, t: Ticket, contact: Contact, refs: list[str]) -> None:
     )
 
 
-def _customer_reply(u: Unit, ticket: Ticket | None) -> tuple[Ticket, list[str]]:
+def _customer_reply(u: Unit, ticket: Ticket | None) -> tuple[Ticket, list[str], Stored]:
     """What every R7 reply does first: stored on its ticket, which learns of the answer."""
     assert ticket is not None  # R7 found it
-    store_message(u, ticket, "customer")
+    stored = store_message(u, ticket, "customer")
     refs = thread_ids(u.s, ticket.number)
     ticket.last_customer_at = u.now
     ticket.updated_at = u.now
-    return ticket, refs
+    return ticket, refs, stored
 
 
 def confirm(u: Unit, ticket: Ticket | None) -> Outcome:
     """R7: a thank-you on a resolved ticket keeps it resolved."""
-    t, _ = _customer_reply(u, ticket)
+    t, _, _ = _customer_reply(u, ticket)
     add_event(u.s, t, u.now, "customer_confirmed", u.msg.from_addr)
     return Outcome(Kind.FOLLOWED_UP, "customer confirmed", t.number)
 
 
 def reopen(u: Unit, ticket: Ticket | None) -> Outcome:
     """P10: a reply within the window reopens the resolved ticket."""
-    t, refs = _customer_reply(u, ticket)
+    t, refs, stored = _customer_reply(u, ticket)
     s, msg, now = u.s, u.msg, u.now
     transition(s, t, "open", now, msg.from_addr, "customer reply")
     add_event(s, t, now, "reopened", msg.from_addr)
@@ -209,13 +209,13 @@ def reopen(u: Unit, ticket: Ticket | None) -> Outcome:
             recipient_name=contact.name,
             context={"body": msg.new_content},
         )
-    notify_agents(u, t, "reopened", refs)
+    notify_agents(u, t, "reopened", refs, stored=stored)
     return Outcome(Kind.FOLLOWED_UP, "reopened", t.number)
 
 
 def follow_up(u: Unit, ticket: Ticket | None) -> Outcome:
     """R7: a reply on an open ticket; the agents are told."""
-    t, refs = _customer_reply(u, ticket)
+    t, refs, stored = _customer_reply(u, ticket)
     add_event(u.s, t, u.now, "customer_reply", u.msg.from_addr, via=u.decision.reason)
-    notify_agents(u, t, "followup", refs)
+    notify_agents(u, t, "followup", refs, stored=stored)
     return Outcome(Kind.FOLLOWED_UP, u.decision.reason, t.number)

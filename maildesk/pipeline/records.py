@@ -7,6 +7,8 @@ the same unit of work, so they need no ORM flush.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -17,7 +19,17 @@ from maildesk.store.models import Attachment, Inbox, Message, Ticket
 
 _INSERT_INBOX = insert(Inbox)
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
-_INSERT_ATTACHMENT = insert(Attachment)
+# The ids come back in the mail's order: notifications name each file by its id (the number
+# `#attachments N` and `maildesk attachments get` take).
+_INSERT_ATTACHMENT = insert(Attachment).returning(Attachment.id, sort_by_parameter_order=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A stored message's id and its attachments' ids, in the order of `Inbound.attachments`."""
+
+    pk: int
+    file_ids: tuple[int, ...] = ()
 
 
 def record_inbound(u: Unit, key: str, outcome: Outcome) -> None:
@@ -43,9 +55,9 @@ def record_inbound(u: Unit, key: str, outcome: Outcome) -> None:
 
 def store_message(
     u: Unit, ticket: Ticket | None, kind: str, *, public: bool = True, body: str | None = None
-) -> int:
+) -> Stored:
     """Store the unit's mail and its attachments on `ticket` (already in the database) as a
-    message of `kind`; `body` replaces the new content as the shown text. Returns its id."""
+    message of `kind`; `body` replaces the new content as the shown text."""
     msg, conn = u.msg, u.s.connection()
     pk: int = conn.execute(
         _INSERT_MESSAGE,
@@ -64,23 +76,24 @@ def store_message(
             "public": public,
         },
     ).scalar_one()
+    if not msg.attachments:
+        return Stored(pk)
     for att in msg.attachments:
         store_blob(u.s, att.data, att.sha256)
-    if msg.attachments:
-        conn.execute(
-            _INSERT_ATTACHMENT,
-            [
-                {
-                    "message_pk": pk,
-                    "filename": att.filename,
-                    "content_type": att.content_type,
-                    "size": att.size,
-                    "sha256": att.sha256,
-                }
-                for att in msg.attachments
-            ],
-        )
-    return pk
+    ids = conn.execute(
+        _INSERT_ATTACHMENT,
+        [
+            {
+                "message_pk": pk,
+                "filename": att.filename,
+                "content_type": att.content_type,
+                "size": att.size,
+                "sha256": att.sha256,
+            }
+            for att in msg.attachments
+        ],
+    ).scalars()
+    return Stored(pk, tuple(ids))
 
 
 def last_customer_message_id(s: Session, number: int) -> str | None:

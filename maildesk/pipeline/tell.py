@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.outbound.notices import queue_mail
-from maildesk.pipeline.records import last_customer_message_id
+from maildesk.pipeline.briefing import files_in_hand, history_context, pack
+from maildesk.pipeline.records import Stored, last_customer_message_id
 from maildesk.pipeline.tickets import add_event
 from maildesk.pipeline.unit import Unit
 from maildesk.store.models import Agent, Contact, Message, Ticket
@@ -29,14 +30,27 @@ Files = list[tuple[str, str, bytes]]
 _ACTIVE_AGENTS = select(Agent).where(Agent.active.is_(True))
 
 
-def notify_agents(u: Unit, t: Ticket, event: str, references: list[str] | None = None) -> None:
-    """§4: the assignee, or every agent skilled in the ticket's type (else all), is told."""
+def notify_agents(
+    u: Unit,
+    t: Ticket,
+    event: str,
+    references: list[str] | None = None,
+    *,
+    stored: Stored | None = None,
+) -> None:
+    """§4: the assignee, or every agent skilled in the ticket's type (else all), is told,
+    with the customer's files attached up to the cap (`stored`: the ids this mail's files
+    got). A new ticket's mail also carries the customer's history and, when P7 assigned it,
+    says so: the assignee gets one mail, not a notification and an assignment."""
     s, app, msg = u.s, u.app, u.msg
     if t.assignee is not None:
         agents = [t.assignee]
     else:
         active = list(s.scalars(_ACTIVE_AGENTS))
         agents = [a for a in active if t.type in a.skills] or active
+    files = files_in_hand(stored.file_ids, msg.attachments) if stored else []
+    packed = pack(s, app, files)
+    history = history_context(s, app, t) if event == "new" else None
     for agent in agents:
         queue_mail(
             s,
@@ -51,12 +65,15 @@ def notify_agents(u: Unit, t: Ticket, event: str, references: list[str] | None =
             in_reply_to=msg.message_id,
             references=references,
             record=False,
+            attachments=packed.parts,
             context={
                 "event": event,
                 "body": msg.new_content,
                 "sender": msg.from_addr,
-                "attachments": [{"filename": a.filename, "size": a.size} for a in msg.attachments],
                 "sla_due_at": t.sla_due_at.astimezone(app.calendar.tz) if t.sla_due_at else None,
+                "assigned_to_you": agent is t.assignee,
+                "history": history,
+                **packed.context,
             },
         )
 

@@ -136,6 +136,9 @@ class Ticket(Base):
         Index("ix_tickets_open_sla_warn", "sla_warned", "sla_warn_at", **only("open")),  # T4
         Index("ix_tickets_open_sla_breach", "sla_breached", "sla_due_at", **only("open")),  # T4
         Index("ix_tickets_open_assignee", "assignee_id", **only("open")),  # P7 load
+        # The customer's history at first attention (store/history.py): their tickets by
+        # state, the closed ones by date; it also serves every lookup by customer.
+        Index("ix_tickets_customer_state_closed", "customer_id", "state", "closed_at"),
         Index("ix_tickets_open_agent_public", "last_agent_public_at", **only("open")),  # T2
         # T3 reads only open feature requests (P13), so no other ticket is in its index.
         Index(
@@ -147,7 +150,7 @@ class Ticket(Base):
     )
     number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subject: Mapped[str] = mapped_column(String(998), default="")
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     requester_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
     product: Mapped[str | None] = mapped_column(String(200), nullable=True)
     product_version: Mapped[str | None] = mapped_column(String(50), nullable=True)

@@ -72,8 +72,20 @@ def _extras() -> dict[str, dict[str, Any]]:
             "event": "new",
             "body": "Desde ayer no puedo entrar.\nEl error dice 'usuario bloqueado'.",
             "sender": "Ana Pérez <ana@acme.example>",
-            "attachments": [{"filename": "captura.png", "size": 183_500}],
+            "files": [
+                {
+                    "number": 3,
+                    "filename": "captura.png",
+                    "size": 183_500,
+                    "attached": True,
+                    "too_big": False,
+                }
+            ],
+            "files_left_out": False,
+            "attach_cap": 10 * 1024 * 1024,
             "sla_due_at": due,
+            "assigned_to_you": False,
+            "history": None,
         },
         "agent_reply": {"body": "Hola Ana,\n\nYa desbloqueamos su usuario.", "agent_name": "Luis"},
         "agent_command_error": {
@@ -265,7 +277,7 @@ def test_agent_notification_events_and_missing_sla(
         ctx["event"] = event
         ctx["sla_due_at"] = None
         out = templates.render("agent_notification", language, **ctx)
-        assert "captura.png (179.2 KiB)" in out.text
+        assert "captura.png (179.2 KiB" in out.text
         assert "usuario bloqueado" in out.text
         texts.add(out.text.splitlines()[0])
     assert len(texts) == 3
