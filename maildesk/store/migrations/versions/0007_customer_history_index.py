@@ -6,14 +6,14 @@ only `ix_tickets_customer_id`, the last five closed meant reading and sorting ev
 the customer ever had; (customer_id, state, closed_at) hands them over in order, and its
 prefix serves every lookup by customer, so it replaces that index rather than adding one.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
