@@ -93,9 +93,10 @@ def setup(level: int, fmt: str = "text", stream: IO[str] | None = None) -> loggi
     root.addHandler(_handler)
     root.setLevel(level)
     # Libraries that talk at INFO about their own plumbing (Alembic's "Context impl
-    # SQLiteImpl", APScheduler's line per run, aiosmtpd's SMTP trace with client addresses):
+    # SQLiteImpl", APScheduler's line per run, aiosmtpd's SMTP trace with client addresses,
+    # matplotlib's font cache):
     # their warnings still show, the rest with -v.
-    for name in ("alembic", "apscheduler", "mail.log"):
+    for name in ("alembic", "apscheduler", "mail.log", "matplotlib"):
         logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
     return _handler
 

@@ -8,6 +8,8 @@ so a chart needs no network and no font on the reader's machine. Without matplot
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import io
 import threading
 from dataclasses import dataclass
@@ -18,16 +20,15 @@ from maildesk.report.data import BACKLOG_STATES, ReportData, priorities_seen
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-try:  # the optional extra: maildesk[report]
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display, no GUI toolkit
-    from matplotlib.figure import Figure
-
-    MISSING = ""
-except ImportError as exc:  # pragma: no branch
-    Figure = None  # type: ignore[assignment,misc]
-    MISSING = f"matplotlib is not installed ({exc.msg}); pip install 'maildesk[report]'"
+#: Why there are no charts, or "" when matplotlib (the optional extra maildesk[report]) is
+#: installed. It is imported on first use, not here: numpy and matplotlib take ~50 MB of
+#: memory and a second to load, which a daemon that never draws must not pay (SPEC §9).
+MISSING = (
+    ""
+    if importlib.util.find_spec("matplotlib") is not None
+    else "matplotlib is not installed; pip install 'maildesk[report]'"
+)
+_FIGURE: Any = None
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 3.2, 100  # 800 x 320 px in the mail, the same box in HTML
 WIDTH_PX, HEIGHT_PX = int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI)
@@ -56,12 +57,22 @@ class Chart:
 
 
 def available() -> bool:
-    return Figure is not None
+    return not MISSING
+
+
+def _figure() -> Any:
+    """matplotlib's Figure, imported once, with the Agg renderer (no display, no GUI)."""
+    global _FIGURE
+    if _FIGURE is None:
+        matplotlib = importlib.import_module("matplotlib")
+        matplotlib.use("Agg")
+        _FIGURE = importlib.import_module("matplotlib.figure").Figure
+    return _FIGURE
 
 
 def draw(data: ReportData, labels: dict[str, str]) -> list[Chart]:
     """Every chart for `data`; [] without matplotlib. `labels`: the words to show."""
-    if Figure is None:
+    if MISSING:
         return []
     plots: list[tuple[str, Callable[[Any, ReportData, dict[str, str]], None]]] = [
         ("weekly", _weekly),
@@ -81,7 +92,7 @@ def _render(
     data: ReportData,
     labels: dict[str, str],
 ) -> Chart:
-    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
+    fig = _figure()(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     ax.grid(axis="y", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)

@@ -99,7 +99,6 @@ def test_report_page_is_self_contained(desk: App) -> None:
 def test_report_without_matplotlib_says_so_and_keeps_the_tables(
     desk: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(charts, "Figure", None)
     monkeypatch.setattr(
         charts, "MISSING", "matplotlib is not installed; pip install 'maildesk[report]'"
     )
