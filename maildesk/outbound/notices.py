@@ -209,8 +209,10 @@ def queue_mail(
     attachments: Sequence[tuple[str, str, bytes]] = (),
     recipient_name: str = "",
     record: bool = True,
+    author: str | None = None,
 ) -> Queued | None:
-    """Render, compose and queue one mail; None (with an event) when a loop guard stops it."""
+    """Render, compose and queue one mail; None (with an event) when a loop guard stops it.
+    `author`: the agent whose answer (or command) this mail is, told if it fails for good."""
     to = to.lower()
     why = refused_recipient(app, to, template)
     if why is None and automatic and to not in app.staff_addresses:
@@ -255,7 +257,7 @@ def queue_mail(
     # Core INSERTs on the session's connection: no unit-of-work flush for rows nothing in
     # this unit of work changes again (the loop guard above counts them all the same).
     conn = s.connection()
-    conn.execute(_INSERT_OUTBOX, out)
+    conn.execute(_INSERT_OUTBOX, out | {"author": author})
     if msg is not None:
         conn.execute(_INSERT_MESSAGE, msg)
     return Queued(out["message_id"])

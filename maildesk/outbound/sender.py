@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from maildesk.config import read_secret
 from maildesk.errors import ConfigError, TemporaryFailure
 from maildesk.outbound.notices import queue_mail
-from maildesk.store.models import Outbox
+from maildesk.store.models import Outbox, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -225,27 +225,8 @@ def _finish(
     row.last_error = error[:2000]
     if permanent or row.attempts >= app.cfg.outbound.max_attempts:
         row.state = "failed"
-        if row.template != "delivery_failed":
-            subject = ""
-            for line in row.raw.split(b"\n", 40):
-                if line.lower().startswith(b"subject:"):
-                    subject = line[8:].decode("utf-8", "replace").strip()
-            for admin in app.cfg.escalation.supervisors:
-                queue_mail(
-                    s,
-                    app,
-                    template="delivery_failed",
-                    to=admin,
-                    now=now,
-                    auto_submitted="auto-generated",
-                    record=False,
-                    context={
-                        "recipient": row.to_addr,
-                        "original_subject": subject,
-                        "attempts": row.attempts,
-                        "last_error": row.last_error,
-                    },
-                )
+        if row.template != "delivery_failed":  # a failure about a failure: log only
+            alert_failure(s, app, row, now)
         log.error(
             "outbox gave up id=%s to=%s attempts=%s error=%s",
             row.id,
@@ -257,6 +238,57 @@ def _finish(
     row.state = "pending"
     row.due_at = now + backoff(row.attempts)
     return "retry"
+
+
+def _subject(raw: bytes) -> str:
+    for line in raw.split(b"\n", 40):
+        if line.lower().startswith(b"subject:"):
+            return line[8:].decode("utf-8", "replace").strip()
+    return ""
+
+
+def failure_recipients(s: Session, app: App, row: Outbox) -> list[str]:
+    """Who hears that a mail failed for good (issue 8 item 6): the agent who wrote it (a
+    relayed answer, or the command behind a notice) and the ticket's assignee, who can fix
+    the address or call the customer, then the supervisors; never the failed address."""
+    people = [row.author or ""]
+    ticket = s.get(Ticket, row.ticket_number) if row.ticket_number else None
+    if ticket is not None and ticket.assignee is not None and ticket.assignee.active:
+        people.append(ticket.assignee.email)
+    people += app.cfg.escalation.supervisors
+    failed = row.to_addr.strip().lower()
+    seen: set[str] = {failed}
+    out = []
+    for address in people:
+        key = address.strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+def alert_failure(s: Session, app: App, row: Outbox, now: datetime) -> None:
+    """Queue the `delivery_failed` mail about `row` to everyone who should fix it."""
+    ticket = s.get(Ticket, row.ticket_number) if row.ticket_number else None
+    for to in failure_recipients(s, app, row):
+        queue_mail(
+            s,
+            app,
+            template="delivery_failed",
+            to=to,
+            now=now,
+            ticket=ticket,
+            auto_submitted="auto-generated",
+            record=False,  # internal: never part of the customer's transcript
+            context={
+                "recipient": row.to_addr,
+                "original_subject": _subject(row.raw),
+                "attempts": row.attempts,
+                "last_error": row.last_error,
+                "outbox_id": row.id,
+                "relayed_answer": row.template == "agent_reply",
+            },
+        )
 
 
 def release(app: App, row_ids: list[int], now: datetime) -> None:

@@ -137,17 +137,21 @@ def _apply_one(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None
         transition(s, t, "resolved", now, actor, reason)
         days = app.cfg.timers.resolved_to_closed_business_days
         out.sends.append(
-            customer_notice(s, app, t, "resolved", now, reason=reason, window_days=days)
+            customer_notice(
+                s, app, t, "resolved", now, author=actor, reason=reason, window_days=days
+            )
         )
     elif c.name == "close":
         transition(s, t, "closed", now, actor, "closed by agent")
         files = partial(_transcript, s, app, t)  # read when sent: after the relayed answer
-        out.sends.append(customer_notice(s, app, t, "closed", now, attach=files))
+        out.sends.append(customer_notice(s, app, t, "closed", now, attach=files, author=actor))
     elif c.name == "out_of_scope":
         reason = c.args[0]
         consulting = app.cfg.support.consulting
         out.sends.append(
-            customer_notice(s, app, t, "out_of_scope", now, reason=reason, consulting=consulting)
+            customer_notice(
+                s, app, t, "out_of_scope", now, author=actor, reason=reason, consulting=consulting
+            )
         )
         transition(s, t, "resolved", now, actor, f"out of scope: {reason}"[:200])
         add_event(s, t, now, "out_of_scope", actor, reason=reason)
@@ -158,7 +162,14 @@ def _apply_one(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None
         add_event(s, t, now, "feature_decision", actor, viable=decision, reason=reason)
         out.sends.append(
             customer_notice(
-                s, app, t, "feature_decision", now, viable=decision == "yes", reason=reason
+                s,
+                app,
+                t,
+                "feature_decision",
+                now,
+                author=actor,
+                viable=decision == "yes",
+                reason=reason,
             )
         )
 

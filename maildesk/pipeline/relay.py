@@ -51,6 +51,7 @@ def relay_answer(u: Unit, t: Ticket, agent: Agent, body: str) -> str | None:
         attachments=[(a.filename, a.content_type, a.data) for a in msg.attachments],
         recipient_name=t.requester.name,
         context={"body": body, "agent_name": agent.name or agent.email},
+        author=agent.email,  # told if it cannot be delivered (issue 8 item 6)
     )
     if queued is None:
         return None

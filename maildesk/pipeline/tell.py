@@ -145,9 +145,11 @@ def customer_notice(
     now: datetime,
     *,
     attach: Callable[[], Files] | None = None,
+    author: str | None = None,
     **context: Any,
 ) -> Send:
-    """A deferred automatic notice to the requester, threaded into their conversation."""
+    """A deferred automatic notice to the requester, threaded into their conversation;
+    `author` is the agent whose command caused it (told if it cannot be delivered)."""
 
     def send() -> None:
         queue_mail(
@@ -162,6 +164,7 @@ def customer_notice(
             recipient_name=t.requester.name,
             attachments=attach() if attach else (),
             context=context,
+            author=author,
         )
 
     return send

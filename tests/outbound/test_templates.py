@@ -111,6 +111,8 @@ def _extras() -> dict[str, dict[str, Any]]:
             "original_subject": "[BITAM #12] No puedo iniciar sesión en bFiskur",
             "attempts": 8,
             "last_error": "550 5.1.1 mailbox unavailable",
+            "outbox_id": 7,
+            "relayed_answer": True,
         },
     }
 

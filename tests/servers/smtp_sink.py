@@ -54,6 +54,9 @@ class SmtpSink:
         self.messages: list[Received] = []
         self.refuse: int | None = None  # SMTP code to answer instead of accepting
         self.refuse_at = "RCPT"  # "RCPT" or "DATA"
+        # Refuse only these recipients (at RCPT), as a server does for a mailbox that does
+        # not exist; empty: `refuse` applies to every recipient.
+        self.refuse_only: set[str] = set()
         self.refused = 0  # how many commands were refused
         self.strict = False  # refuse lines over 998 octets (and count them in `too_long`)
         self.too_long = 0
@@ -65,7 +68,8 @@ class SmtpSink:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
-        if self.refuse and self.refuse_at == "RCPT":
+        chosen = not self.refuse_only or address.lower() in self.refuse_only
+        if self.refuse and self.refuse_at == "RCPT" and chosen:
             self.refused += 1
             return REPLIES[self.refuse]
         envelope.rcpt_tos.append(address)
