@@ -158,14 +158,17 @@ def concurrent_mails(port: int, raws: list[bytes], sender: str) -> list[tuple[in
     return results
 
 
-def big_mails(body: str, senders: int, size: int) -> list[bytes]:
+CORPUS_SENDER = "user0@customer0.example"  # registered in the bench corpus's registry
+
+
+def big_mails(body: str, senders: int, size: int, sender: str = CORPUS_SENDER) -> list[bytes]:
     """`senders` distinct mails of `size` bytes with CRLF line ends (as on the wire)."""
     if body == "text":
-        return [big_text_message(size, seed=i) for i in range(senders)]
+        return [big_text_message(size, sender, seed=i) for i in range(senders)]
     mails = []
     for i in range(senders):
         raw = big_message(size * 76 // 77, seed=i).replace(b"\r\n", b"\n")
-        raw = raw.replace(b"\n", b"\r\n")
+        raw = raw.replace(b"\n", b"\r\n").replace(CORPUS_SENDER.encode(), sender.encode())
         mails.append(raw.replace(b"<big.1@mail.example>", f"<big.{i}@mail.example>".encode()))
     return mails
 
@@ -183,10 +186,7 @@ def via_listener(body: str, senders: int, size: int, keep: bool) -> dict[str, An
     from faults.common import environment
     from tests.servers.dovecot import free_port
 
-    raws = [
-        r.replace(b"user0@customer0.example", b"ana@acme.example")
-        for r in big_mails(body, senders, size)
-    ]
+    raws = big_mails(body, senders, size, "ana@acme.example")  # the faults registry's contact
     port = free_port()
     smtp = {"host": "127.0.0.1", "port": port}
     with environment(

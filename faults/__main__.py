@@ -1,4 +1,4 @@
-"""`python -m faults [all|kill|dovecot|smtp|sqlite-lock|robot] [options]`: run, count, print.
+"""`python -m faults [all|kill|dovecot|smtp|sqlite-lock|robot|listener] [options]`: run, count, print.
 
 Exit status 0 when every scenario run lost nothing and doubled nothing (at-least-once
 resends of one outgoing mail are reported, not failed), 1 otherwise, 2 on a setup error.
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from faults.common import Result, table
 
-SCENARIOS = ("kill", "dovecot", "smtp", "sqlite-lock", "robot")
+SCENARIOS = ("kill", "dovecot", "smtp", "sqlite-lock", "robot", "listener")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,13 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=300.0, help="robot: seconds of ping-pong")
     p.add_argument("--cap", type=int, default=40, help="robot: auto_mails_per_recipient_per_day")
     p.add_argument("--keep-thread", action="store_true", help="robot: replies keep the thread")
+    p.add_argument("--big-mails", type=int, default=8, help="listener: 25 MiB mails at once")
+    p.add_argument("--hold", type=int, default=50, help="listener: connections one client opens")
     p.add_argument("--keep", action="store_true", help="keep the work folders (logs, DB)")
     return p
 
 
 def runners(a: argparse.Namespace) -> dict[str, Callable[[], Result]]:
     """Each scenario with the command line's sizes (imports late: one scenario, one cost)."""
-    from faults import dovecot_restart, kill, robot, smtp_outage, sqlite_lock
+    from faults import dovecot_restart, kill, listener, robot, smtp_outage, sqlite_lock
 
     def n(default: int) -> int:
         return a.messages if a.messages is not None else default
@@ -64,6 +66,7 @@ def runners(a: argparse.Namespace) -> dict[str, Callable[[], Result]]:
         "robot": lambda: robot.run(
             seconds=a.seconds, cap=a.cap, keep_thread=a.keep_thread, db=a.db, keep=a.keep
         ),
+        "listener": lambda: listener.run(big=a.big_mails, hold=a.hold, db=a.db, keep=a.keep),
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from faults import dovecot_restart, kill, robot, smtp_outage, sqlite_lock
+from faults import dovecot_restart, kill, listener, robot, smtp_outage, sqlite_lock
 from faults.common import Result, table
 from maildesk.outbound.sender import FINISH_EVERY
 from tests.conftest import BACKENDS
@@ -70,3 +70,10 @@ def test_robot_ping_pong_bounded_by_daily_cap() -> None:
     print("\n" + table([r]))
     assert r.ok, r.extra
     assert r.tally.lost == 0 and r.tally.dup_tickets == 0
+
+
+def test_listener_starved_and_flooded_still_serves_others() -> None:
+    r = listener.run(big=2, mib=4.0, hold=15)
+    print("\n" + table([r]))
+    assert r.tally.tickets == r.tally.expected_tickets
+    assert r.ok, r.extra
