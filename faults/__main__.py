@@ -1,4 +1,6 @@
-"""`python -m faults [all|kill|dovecot|smtp|sqlite-lock|robot|listener] [options]`: run, count, print.
+"""`python -m faults [all|kill|dovecot|smtp|sqlite-lock|robot|listener] [options]`: run, count.
+
+Prints each scenario's table row.
 
 Exit status 0 when every scenario run lost nothing and doubled nothing (at-least-once
 resends of one outgoing mail are reported, not failed), 1 otherwise, 2 on a setup error.
