@@ -156,3 +156,23 @@ def dump_csv(headers: Sequence[str], rows: Iterable[Sequence[object]], out: Text
         values = ["" if v is None else str(v) for v in r]
         writer.writerow([safe(v) for v in values] if tty else values)
     out.write(buf.getvalue())
+
+
+def emit_bytes(data: bytes, path: str | None = None) -> None:
+    """Stored bytes handed out exactly: to `path`, or to a pipe or file on stdout. On a
+    terminal they are shown as safe text instead (a raw mail can hold escape sequences),
+    and stderr says how to get the exact bytes."""
+    if path is not None:
+        with open(path, "wb") as fh:
+            fh.write(data)
+        print(f"wrote {len(data)} bytes to {path}", file=sys.stderr)
+        return
+    if is_terminal(sys.stdout):
+        sys.stdout.write(safe(data.decode("utf-8", "replace")))
+        print(
+            "\n(shown made safe for the terminal: -o FILE or a pipe gives the exact bytes)",
+            file=sys.stderr,
+        )
+        return
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)

@@ -87,8 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--now", type=datetime.fromisoformat, help="as of this ISO 8601 instant")
     sp.add_argument("--dry-run", action="store_true", help="show what would happen")
 
-    outbox = _group(sub, "outbox", "outgoing mail")
-    _command(outbox, "flush", "outbox:cmd_flush", "send what is due, once")
+    _outbox(_group(sub, "outbox", "outgoing mail: what waits, what failed"))
+    _attachments(_group(sub, "attachments", "files sent with a ticket's mail"))
+    messages = _group(sub, "messages", "stored mail")
+    sp = _command(messages, "raw", "messages:cmd_raw", "the original bytes of one mail")
+    sp.add_argument("message_id", metavar="MESSAGE_ID", help="its Message-ID (<> optional)")
+    sp.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
 
     db = _group(sub, "db", "database")
     _command(db, "upgrade", "db:cmd_upgrade", "create or migrate the schema")
@@ -138,6 +142,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _quarantine(_group(sub, "quarantine", "messages that could not be processed, kept whole"))
     return p
+
+
+def _outbox(o: Any) -> None:
+    _command(o, "flush", "outbox:cmd_flush", "send what is due, once")
+    sp = _command(o, "list", "outbox:cmd_list", "mail not delivered yet: waiting or failed")
+    which = sp.add_mutually_exclusive_group()
+    which.add_argument("--failed", action="store_true", help="only mail that was given up")
+    which.add_argument("--all", action="store_true", help="delivered and cancelled mail too")
+    sp.add_argument("--json", action="store_true", help="JSON for programs")
+    sp = _command(o, "retry", "outbox:cmd_retry", "send failed mail again (fresh attempts)")
+    one = sp.add_mutually_exclusive_group(required=True)
+    one.add_argument("id", type=int, nargs="?", help="the mail's id (outbox list)")
+    one.add_argument("--all-failed", action="store_true", help="every failed mail")
+    sp = _command(o, "cancel", "outbox:cmd_cancel", "never send this mail (it stays listed)")
+    sp.add_argument("id", type=int, help="the mail's id (outbox list)")
+
+
+def _attachments(a: Any) -> None:
+    sp = _command(a, "list", "attachments:cmd_list", "a ticket's attachments")
+    sp.add_argument("ticket", type=int, metavar="TICKET", help="the ticket's number")
+    sp.add_argument("--json", action="store_true", help="JSON for programs")
+    sp = _command(a, "get", "attachments:cmd_get", "save attachments as files")
+    sp.add_argument("ticket", type=int, metavar="TICKET", help="the ticket's number")
+    sp.add_argument(
+        "which", nargs="?", metavar="ID|NAME", help="one attachment (id or file name); default: all"
+    )
+    sp.add_argument(
+        "-o", "--output", metavar="DIR", help="folder to write into (default: the current one)"
+    )
 
 
 def _quarantine(q: Any) -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from maildesk.cli.common import EX_OK, open_app, wrote_to
-from maildesk.cli.output import dump_json, is_terminal, safe, safe_line, table
+from maildesk.cli.output import dump_json, emit_bytes, safe, safe_line, table
 from maildesk.cli.progress import Progress
 from maildesk.pipeline.accept import replay, waiting
 from maildesk.pipeline.quarantine import discard
@@ -75,23 +74,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """The bytes as they arrived: to a file, or to a pipe, never raw onto a terminal."""
+    """The bytes as they arrived: to a file or a pipe (made safe on a terminal)."""
     with open_app(args) as app:
         raw = quarantined_raw(app, args.id)
     if raw is None:
         return _unknown(args.id)
-    if args.output:
-        Path(args.output).write_bytes(raw)
-        print(f"wrote {len(raw)} bytes to {args.output}", file=sys.stderr)
-        return EX_OK
-    if is_terminal(sys.stdout):
-        print(
-            "maildesk: not writing a raw message onto the terminal; use -o FILE or a pipe",
-            file=sys.stderr,
-        )
-        return EX_NOT_FOUND
-    sys.stdout.flush()
-    sys.stdout.buffer.write(raw)
+    emit_bytes(raw, args.output)
     return EX_OK
 
 

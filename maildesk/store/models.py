@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -304,6 +305,16 @@ class Quarantine(Base):
         return and_(cls.discarded_at.is_(None), or_(cls.replayed_at.is_(None), again))
 
 
+class OutboxState(StrEnum):
+    """Where a mail in the outbox stands."""
+
+    PENDING = "pending"  # due at due_at (again after a failed attempt, with backoff)
+    SENDING = "sending"  # claimed by a sender; its lease (due_at) ends if the sender dies
+    SENT = "sent"
+    FAILED = "failed"  # given up after max_attempts or a permanent refusal
+    CANCELLED = "cancelled"  # an operator's `outbox cancel`: never sent
+
+
 class Outbox(Base):
     """Mail to send, written in the same transaction as the change that caused it."""
 
@@ -321,7 +332,7 @@ class Outbox(Base):
     to_addr: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(998), index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sent|failed
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # an OutboxState
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
