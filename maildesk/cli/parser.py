@@ -11,6 +11,8 @@ import argparse
 from datetime import date, datetime
 from typing import Any
 
+import shtab
+
 from maildesk import __version__
 from maildesk.domain.lifecycle import State
 from maildesk.domain.sla import PRIORITIES, TYPES
@@ -71,53 +73,75 @@ def _ticket_filters(sp: argparse.ArgumentParser) -> None:
     o.add_argument("--json", action="store_true", help="the same as --format json")
 
 
+def _file(action: argparse.Action, kind: dict[str, str] = shtab.FILE) -> None:
+    """Shell completion offers file (or, with shtab.DIRECTORY, folder) names here."""
+    action.complete = kind  # type: ignore[attr-defined]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="maildesk", description="Email-first support ticketing.")
-    p.add_argument("--version", action="version", version=f"maildesk {__version__}")
-    p.add_argument("--config", help="config file (default: $MAILDESK_CONFIG, ./maildesk.toml)")
+    p.add_argument(
+        "--version", action="version", version=f"maildesk {__version__}", help="print the version"
+    )
+    _file(
+        p.add_argument(
+            "--config", help="config file (default: $MAILDESK_CONFIG, then ./maildesk.toml)"
+        )
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug lines to stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _command(sub, "run", "run:cmd_run", "run the daemon in the foreground")
     sp = _command(sub, "ingest", "ingest:cmd_ingest", "one RFC 5322 message through the pipeline")
-    sp.add_argument("file", nargs="?", help="message file, or - for stdin (default)")
-
-    timers = _group(sub, "timers", "policy timers T1–T5")
-    sp = _command(timers, "run", "timers:cmd_run", "run every timer once")
-    sp.add_argument("--now", type=datetime.fromisoformat, help="as of this ISO 8601 instant")
-    sp.add_argument("--dry-run", action="store_true", help="show what would happen")
-
+    _file(sp.add_argument("file", nargs="?", help="message file, or - for stdin (default)"))
+    _timers(_group(sub, "timers", "the policy's timers: close, abandon, remind, escalate"))
     _outbox(_group(sub, "outbox", "outgoing mail: what waits, what failed"))
     _attachments(_group(sub, "attachments", "files sent with a ticket's mail"))
     messages = _group(sub, "messages", "stored mail")
     sp = _command(messages, "raw", "messages:cmd_raw", "the original bytes of one mail")
     sp.add_argument("message_id", metavar="MESSAGE_ID", help="its Message-ID (<> optional)")
-    sp.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    _file(sp.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)"))
+    _database(_group(sub, "db", "the database: create, migrate, back up"))
+    reg = _group(sub, "registry", "customers, contacts, products")
+    sp = _command(reg, "import", "registry:cmd_import", "import a registry file (all-or-nothing)")
+    _file(sp.add_argument("file", help="the registry (TOML): the whole registry, every time"))
+    sp.add_argument("--dry-run", action="store_true", help="show changes without writing")
+    _tickets(_group(sub, "tickets", "tickets: find them, read one"))
+    _reports(sub)
+    _check(sub)
+    _quarantine(_group(sub, "quarantine", "messages that could not be processed, kept whole"))
+    sp = _command(sub, "completion", "completion:cmd_completion", "shell completion script")
+    sp.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
+    return p
 
-    db = _group(sub, "db", "database")
+
+def _timers(t: Any) -> None:
+    sp = _command(t, "run", "timers:cmd_run", "run every timer once, then send what is due")
+    sp.add_argument("--now", type=datetime.fromisoformat, help="as of this ISO 8601 instant")
+    sp.add_argument("--dry-run", action="store_true", help="show what would happen")
+
+
+def _database(db: Any) -> None:
     _command(db, "upgrade", "db:cmd_upgrade", "create or migrate the schema")
     sp = _command(
         db, "backup", "db:cmd_backup", "copy the live SQLite database (online backup API)"
     )
-    sp.add_argument("file", help="the copy to write (must not exist)")
+    _file(sp.add_argument("file", help="the copy to write (must not exist)"))
 
-    reg = _group(sub, "registry", "customers, contacts, products")
-    sp = _command(reg, "import", "registry:cmd_import", "import a registry file (all-or-nothing)")
-    sp.add_argument("file")
-    sp.add_argument("--dry-run", action="store_true", help="show changes without writing")
 
-    tickets = _group(sub, "tickets", "tickets")
-    sp = _command(tickets, "list", "tickets:cmd_list", "list tickets")
+def _tickets(tickets: Any) -> None:
+    sp = _command(tickets, "list", "tickets:cmd_list", "list tickets, filtered")
     _ticket_filters(sp)
-    sp = _command(tickets, "show", "tickets:cmd_show", "show one ticket")
-    sp.add_argument("number", type=int)
-    sp.add_argument("--json", action="store_true")
+    sp = _command(tickets, "show", "tickets:cmd_show", "one ticket: its mail and its history")
+    sp.add_argument("number", type=int, help="the ticket's number ([PREFIX #N] in subjects)")
+    sp.add_argument("--json", action="store_true", help="JSON for programs (ISO 8601 dates)")
 
-    sla = _group(sub, "sla", "SLA")
-    sp = _command(sla, "report", "sla:cmd_report", "SLA status report")
-    sp.add_argument("--json", action="store_true")
+
+def _reports(sub: Any) -> None:
+    sla = _group(sub, "sla", "service levels")
+    sp = _command(sla, "report", "sla:cmd_report", "open tickets against their SLA, and compliance")
+    sp.add_argument("--json", action="store_true", help="JSON for programs")
     sp.add_argument("--since", type=datetime.fromisoformat, help="period start (ISO 8601)")
-
     sp = _command(
         sub,
         "report",
@@ -126,22 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--since", type=day, metavar="DATE", help="first day (default: 8 weeks ago)")
     sp.add_argument("--until", type=day, metavar="DATE", help="last day (default: today)")
-    sp.add_argument("--html", required=True, metavar="FILE", help="the page to write")
+    _file(sp.add_argument("--html", required=True, metavar="FILE", help="the page to write"))
 
+
+def _check(sub: Any) -> None:
     sp = _command(
         sub,
         "check",
         "check:cmd_check",
         "validate config, secrets, templates, database, IMAP/SMTP reachability",
     )
-    sp.add_argument(
+    credentials = sp.add_argument(
         "--credentials-dir",
         metavar="DIR",
         help="read the files the config names under /run/credentials/UNIT/ from DIR instead "
         "(e.g. /etc/maildesk, where the unit's LoadCredential= takes them from)",
     )
-    _quarantine(_group(sub, "quarantine", "messages that could not be processed, kept whole"))
-    return p
+    _file(credentials, shtab.DIRECTORY)
 
 
 def _outbox(o: Any) -> None:
@@ -168,9 +193,10 @@ def _attachments(a: Any) -> None:
     sp.add_argument(
         "which", nargs="?", metavar="ID|NAME", help="one attachment (id or file name); default: all"
     )
-    sp.add_argument(
+    folder = sp.add_argument(
         "-o", "--output", metavar="DIR", help="folder to write into (default: the current one)"
     )
+    _file(folder, shtab.DIRECTORY)
 
 
 def _quarantine(q: Any) -> None:
@@ -181,8 +207,10 @@ def _quarantine(q: Any) -> None:
     sp.add_argument("--json", action="store_true", help="JSON for programs")
     sp = _command(q, "export", "quarantine:cmd_export", "the message's bytes, as they arrived")
     sp.add_argument("id", type=int, help="the entry's number (quarantine list)")
-    sp.add_argument(
-        "-o", "--output", metavar="FILE", help="write to FILE (default: standard output)"
+    _file(
+        sp.add_argument(
+            "-o", "--output", metavar="FILE", help="write to FILE (default: standard output)"
+        )
     )
     sp = _command(
         q, "replay", "quarantine:cmd_replay", "process again after a fix: one entry, or all waiting"
