@@ -41,6 +41,8 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "sla_breach",
     "out_of_scope",
     "delivery_failed",
+    "agent_assigned",
+    "agent_unassigned",
 )
 
 SHIPPED_LANGUAGES: tuple[str, ...] = ("es", "en")

@@ -31,6 +31,7 @@ from maildesk.mail.authres import AuthVerdict, authenticate_agent_mail
 from maildesk.mail.inbound import Inbound
 from maildesk.outbound.notices import queue_mail
 from maildesk.pipeline import commands as agent_commands
+from maildesk.pipeline.handover import SYSTEM, announce
 from maildesk.pipeline.on_behalf import find_eligible_contact, open_on_behalf
 from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.pipeline.records import store_message
@@ -185,6 +186,7 @@ def _apply_to_ticket(
     u: Unit, agent: Agent, ticket: Ticket, commands: tuple[Command, ...], body: str, *, note: bool
 ) -> Outcome:
     s, now = u.s, u.now
+    before = ticket.assignee
     if note:
         store_message(u, ticket, "note", public=False, body=body)
     else:
@@ -195,15 +197,18 @@ def _apply_to_ticket(
     if relayed:
         mid = relay_answer(u, ticket, agent, body)
         add_event(s, ticket, now, "agent_reply", agent.email, message_id=mid)
+    by = agent.email
     if ticket.assignee is None:
-        if relayed:
+        if relayed:  # taken by answering: the agent knows, no mail
             assign(s, ticket, agent, now, agent.email)
         elif applied.type_changed:
             chosen = pick_assignee(s, ticket)
             if chosen is not None:
-                assign(s, ticket, chosen, now, "system")
+                assign(s, ticket, chosen, now, SYSTEM)
+                by = SYSTEM
     for send in applied.sends:
         send()
+    announce(u, ticket, before, by)
     if note:
         return Outcome(Kind.FOLLOWED_UP, "internal note", ticket.number)
     if relayed:
@@ -237,4 +242,5 @@ def _open_for_customer(
     applied = agent_commands.apply(u, t, others, agent.email)
     for send in applied.sends:
         send()
+    announce(u, t, agent, agent.email)  # `#assign` among the commands hands it over
     return Outcome(Kind.TICKETED, f"opened on behalf of {contact.email} (P14)", t.number)

@@ -76,6 +76,7 @@ class LastRequest:
     ticket an agent opened on the customer's behalf, the request as the agent wrote it)."""
 
     pk: int
+    message_id: str | None
     from_addr: str
     at: datetime
     body: str
@@ -83,7 +84,7 @@ class LastRequest:
 
 
 _LAST_REQUEST = (
-    select(Message.id, Message.from_addr, Message.at, Message.body)
+    select(Message.id, Message.message_id, Message.from_addr, Message.at, Message.body)
     .where(
         Message.ticket_number == bindparam("number"),
         Message.direction == "in",
@@ -99,5 +100,5 @@ def last_request(s: Session, number: int) -> LastRequest | None:
     row = s.execute(_LAST_REQUEST, {"number": number}).first()
     if row is None:
         return None
-    pk, from_addr, at, body = row
-    return LastRequest(pk, from_addr, at, body, tuple(message_files(s, pk)))
+    pk, message_id, from_addr, at, body = row
+    return LastRequest(pk, message_id, from_addr, at, body, tuple(message_files(s, pk)))

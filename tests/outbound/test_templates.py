@@ -87,6 +87,33 @@ def _extras() -> dict[str, dict[str, Any]]:
             "assigned_to_you": False,
             "history": None,
         },
+        "agent_assigned": {
+            "assigned_by": "Luis Gómez",
+            "sla_due_words": "jueves 3 de diciembre de 2026, 14:30 h (hora del centro)",
+            "opened_words": "viernes 27 de noviembre de 2026, 10:30 h (hora del centro)",
+            "body": "Desde ayer no puedo entrar.",
+            "sender": "ana@acme.example",
+            "received_words": "viernes 27 de noviembre de 2026, 10:30 h (hora del centro)",
+            "files": [],
+            "files_left_out": False,
+            "attach_cap": 10 * 1024 * 1024,
+            "history": {
+                "open": [],
+                "closed": [
+                    {
+                        "number": 7,
+                        "tag": "[BITAM #7]",
+                        "subject": "No imprime",
+                        "state": "closed",
+                        "date": "lunes 2 de noviembre de 2026",
+                    }
+                ],
+                "more_open": False,
+                "empty": False,
+                "customer_id": "acme",
+            },
+        },
+        "agent_unassigned": {"new_assignee": "Luis Gómez", "assigned_by": "Marta"},
         "agent_reply": {"body": "Hola Ana,\n\nYa desbloqueamos su usuario.", "agent_name": "Luis"},
         "agent_command_error": {
             "errors": ["#prioridad altisima: prioridad desconocida"],
