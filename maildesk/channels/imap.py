@@ -29,10 +29,14 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from maildesk.channels.imap_probe import UidNextProbe
 from maildesk.errors import TemporaryFailure
 from maildesk.pipeline.outcome import Outcome
 
 MAX_FAILURES = 3  # SPEC §8: after this many failures a message goes to quarantine
+# Without the probe's answer (no UIDNEXT, second connection refused), IDLE is renewed this
+# often, so mail stored just before an IDLE waits at most this long (imap_probe).
+PROBE_FALLBACK_SECONDS = 30.0
 ROLES = ("processed", "rejected", "quarantine")
 
 Accept = Callable[[bytes, str], Outcome]
@@ -122,6 +126,10 @@ class ImapConsumer:
         self._can_uidplus = False
         self._attempt = 0
         self._stop = threading.Event()
+        # The next UID this consumer expects (from SELECT, then past every UID searched);
+        # the probe compares it with the folder's UIDNEXT once IDLE has begun.
+        self._uidnext: int | None = None
+        self._probe = UidNextProbe(self._login)
 
     # -- state -------------------------------------------------------------------
     def _set_state(self, state: str, why: str = "") -> None:
@@ -139,8 +147,8 @@ class ImapConsumer:
             self.state = state
 
     # -- connection -------------------------------------------------------------
-    def _connect(self) -> IMAPClient:
-        """Open, secure, log in, create target folders, SELECT; returns the client."""
+    def _login(self) -> IMAPClient:
+        """Open, secure and log in a connection (the consumer's, or the probe's)."""
         s = self.settings
         client = IMAPClient(
             s.host, port=s.port, ssl=s.ssl, ssl_context=s.ssl_context, timeout=s.timeout
@@ -149,6 +157,16 @@ class ImapConsumer:
             if s.starttls and not s.ssl:
                 client.starttls(s.ssl_context)
             client.login(s.username, s.password)
+        except BaseException:
+            _close(client)
+            raise
+        return client
+
+    def _connect(self) -> IMAPClient:
+        """Open, secure, log in, create target folders, SELECT; returns the client."""
+        s = self.settings
+        client = self._login()
+        try:
             caps = set(client.capabilities())
             self._can_idle = b"IDLE" in caps
             self._can_move = b"MOVE" in caps
@@ -170,6 +188,7 @@ class ImapConsumer:
             )  # fmt: skip
             self._failures.clear()
         self._uidvalidity = uidvalidity
+        self._uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
         self._client = client
         self._set_state("connected")
         return client
@@ -178,6 +197,7 @@ class ImapConsumer:
         client, self._client = self._client, None
         if client is not None:
             _close(client)
+        self._probe.close()
 
     # -- one pass ------------------------------------------------------------------
     def run_once(self) -> int:
@@ -195,7 +215,10 @@ class ImapConsumer:
                 # NOOP first: a server only searches mail it has announced (EXISTS),
                 # and it announces new mail in the reply to a command like this.
                 client.noop()
-                uids = [u for u in sorted(client.search(["NOT", "DELETED"])) if u not in seen]
+                found = sorted(client.search(["NOT", "DELETED"]))
+                if found and self._uidnext is not None:
+                    self._uidnext = max(self._uidnext, found[-1] + 1)
+                uids = [u for u in found if u not in seen]
                 if not uids:
                     break
                 for start in range(0, len(uids), self.settings.batch_size):
@@ -374,16 +397,21 @@ class ImapConsumer:
             stop.wait(min(1.0, max(0.0, deadline - time.monotonic())))
 
     def _idle(self, stop: threading.Event, limit: float) -> None:
-        """IDLE in 1-second slices; leaves on new mail, stop, or after `limit`
-        seconds (the renewal: the caller rescans, then IDLEs afresh)."""
+        """IDLE in 1-second slices; leaves on new mail (announced, or stored just before
+        IDLE began: imap_probe), stop, or after `limit` seconds (the renewal: the caller
+        rescans, then IDLEs afresh)."""
         client = self._client
         assert client is not None
         client.idle()
         self._set_state("idle")
-        deadline = time.monotonic() + limit
         woke = False
         try:
-            while not stop.is_set() and time.monotonic() < deadline:
+            gap = self._stored_before_idle()
+            woke = gap is True
+            if gap is None:  # unknown: mail may wait unannounced; do not wait long for it
+                limit = min(limit, PROBE_FALLBACK_SECONDS)
+            deadline = time.monotonic() + limit
+            while not woke and not stop.is_set() and time.monotonic() < deadline:
                 t0 = time.monotonic()
                 slice_ = max(0.05, min(1.0, deadline - t0))
                 responses = client.idle_check(timeout=slice_)
@@ -397,6 +425,19 @@ class ImapConsumer:
             responses = client.idle_done()  # raises if the connection is gone
             self._set_state("connected", "new mail" if woke else "")
         _has_news(responses[1] if isinstance(responses, tuple) else [])
+
+    def _stored_before_idle(self) -> bool | None:
+        """Did mail arrive before this IDLE began, unannounced (imap_probe)? None: unknown."""
+        if self._uidnext is None:
+            return None
+        uidnext = self._probe.uidnext(self.settings.folder)
+        if uidnext is None:
+            return None
+        if uidnext > self._uidnext:
+            self.log.debug("imap: UIDNEXT %s > %s: mail came before IDLE", uidnext, self._uidnext)
+            self._uidnext = uidnext  # what the next search will see, whatever it finds
+            return True
+        return False
 
 
 def _by_size(uids: list[int], sizes: dict[int, Any], budget: int) -> list[list[int]]:

@@ -12,7 +12,9 @@ from email.message import EmailMessage
 
 import pytest
 
+import maildesk.channels.imap as imap_module
 from maildesk.channels.imap import AcceptBatch, ImapConsumer, ImapSettings
+from maildesk.channels.imap_probe import UidNextProbe
 from maildesk.errors import TemporaryFailure
 from maildesk.pipeline.outcome import Kind, Outcome
 from tests.servers.dovecot import Dovecot
@@ -444,3 +446,77 @@ def test_s8_lock_is_held_around_each_pass(dovecot: Dovecot) -> None:
     consumer.run_once()
     assert held == [True] and not lock.inside
     consumer._disconnect()
+
+
+# --- issue 10 finding 6: the IDLE gap ---------------------------------------------------------
+
+
+def _store_once_in(consumer: ImapConsumer, dovecot: Dovecot, method: str, when: str) -> list[int]:
+    """Make the consumer's own IMAP client store mail 1 (through another connection) exactly
+    before or after its next call of `method` (e.g. just after the SEARCH that found nothing,
+    or just before IDLE starts): the race, made deterministic. Returns [1] once stored."""
+    stored: list[int] = []
+    real_connect = consumer._connect
+
+    def connect() -> object:
+        client = real_connect()
+        real = getattr(client, method)
+
+        def wrapped(*args: object, **kw: object) -> object:
+            armed = not stored  # the first call: the mailbox was empty until now
+            if armed and when == "before":
+                dovecot.append(None, mail(1))
+                stored.append(1)
+            result = real(*args, **kw)
+            if armed and when == "after":
+                dovecot.append(None, mail(1))
+                stored.append(1)
+            return result
+
+        setattr(client, method, wrapped)
+        return client
+
+    consumer._connect = connect  # type: ignore[method-assign]
+    return stored
+
+
+@pytest.mark.parametrize(
+    ("method", "when"),
+    [
+        ("search", "after"),  # between the last SEARCH and the start of IDLE
+        ("idle", "before"),  # the same window, as late as it gets
+        ("search", "before"),  # after the NOOP: SEARCH's reply announces it, imapclient drops it
+    ],
+)
+def test_s8_idle_gap_mail_stored_before_idle_starts_is_taken(
+    dovecot: Dovecot, method: str, when: str
+) -> None:
+    """Dovecot announces mail stored before IDLE began only when IDLE ends: with the 25-minute
+    renewal it waited up to 25 minutes. It must be taken now, IDLE renewal or not."""
+    rec = Recorder()
+    consumer = ImapConsumer(settings(dovecot, idle_renew_seconds=600), rec)
+    stored = _store_once_in(consumer, dovecot, method, when)
+    with running(consumer):
+        wait_until(lambda: stored == [1], 15, "the mail stored in the window")
+        wait_until(lambda: dovecot.folder_count(None, "Processed") == 1, 20, "processed")
+    assert rec.numbers() == [1]
+
+
+def test_s8_idle_gap_without_the_probe_idle_is_renewed_soon(
+    dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that refuses the second connection: the gap cannot be checked, so IDLE is
+    renewed after PROBE_FALLBACK_SECONDS (30 s; 0.5 s here) instead of 25 minutes."""
+
+    def refused() -> object:
+        raise ConnectionRefusedError("no second connection")
+
+    monkeypatch.setattr(imap_module, "PROBE_FALLBACK_SECONDS", 0.5)
+    rec = Recorder()
+    consumer = ImapConsumer(settings(dovecot, idle_renew_seconds=600), rec)
+    consumer._probe = UidNextProbe(refused)  # type: ignore[arg-type]
+    stored = _store_once_in(consumer, dovecot, "idle", "before")
+    with running(consumer):
+        wait_until(lambda: stored == [1], 15, "the mail stored in the window")
+        wait_until(lambda: dovecot.folder_count(None, "Processed") == 1, 20, "processed")
+    assert rec.numbers() == [1]
