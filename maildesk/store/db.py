@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from maildesk.errors import TemporaryFailure
+from maildesk.errors import ConfigError, TemporaryFailure
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: PostgreSQL advisory lock held (per transaction) while the schema is migrated: daemons
@@ -103,6 +103,18 @@ def describe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+class NewerSchema(ConfigError):
+    """The database was migrated by a newer maildesk than this one: using it could corrupt
+    it, migrating it back is not ours to do."""
+
+    def __init__(self, where: str, revision: str, head: str | None) -> None:
+        super().__init__(
+            f"database {where} has schema revision {revision}, newer than this maildesk "
+            f"knows (its newest is {head}): run the newer maildesk that migrated it, "
+            "or point --config at another database"
+        )
+
+
 class Database:
     """The one handle on the database: sessions as units of work."""
 
@@ -148,7 +160,8 @@ class Database:
 
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        head = ScriptDirectory.from_config(cfg).get_current_head()
+        script = ScriptDirectory.from_config(cfg)
+        head = script.get_current_head()
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
@@ -156,6 +169,10 @@ class Database:
                 before = MigrationContext.configure(conn).get_current_revision()
                 if before == head:
                     return
+                if before is not None and before not in {
+                    r.revision for r in script.walk_revisions()
+                }:
+                    raise NewerSchema(describe(self.url), before, head)
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:

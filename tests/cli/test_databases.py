@@ -106,3 +106,19 @@ def test_named_database_never_shows_a_password(tmp_path: Path) -> None:
     url = "postgresql+psycopg://maildesk:s3cret@db.example:5432/maildesk"
     assert describe(url) == "postgresql+psycopg://maildesk:***@db.example:5432/maildesk"
     assert describe("sqlite:///rel/x.db") == str(Path.cwd() / "rel" / "x.db")
+
+
+def test_a_database_migrated_by_a_newer_maildesk_is_refused_without_traceback(
+    cli, db_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        engine.dispose()
+    code, _, err = cli("tickets", "list")
+    assert code == 78 and "schema revision 9999, newer than this maildesk knows" in err
+    assert "Traceback" not in err
