@@ -82,13 +82,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (a test's capture, swapped per test,
+    would otherwise be written to after it was closed)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        pass
+
+
 def setup(level: int, fmt: str = "text", stream: IO[str] | None = None) -> logging.Handler:
     """Install maildesk's one handler on the root logger (replacing an earlier one)."""
     global _handler
     root = logging.getLogger()
     if _handler is not None:
         root.removeHandler(_handler)
-    _handler = logging.StreamHandler(stream or sys.stderr)
+    _handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     _handler.setFormatter(formatter(fmt, stream))
     root.addHandler(_handler)
     root.setLevel(level)
