@@ -52,6 +52,10 @@ _COMMAND_ALIASES: dict[str, str] = {
     "viable": "viable",
     "new": "new",
     "nuevo": "new",
+    "attachments": "attachments",
+    "attachment": "attachments",
+    "adjuntos": "attachments",
+    "adjunto": "attachments",
 }
 
 _TYPE_ALIASES: dict[str, str] = {
@@ -88,6 +92,7 @@ _DISPLAY = {
     "out_of_scope": "#out-of-scope",
     "viable": "#viable",
     "new": "#new",
+    "attachments": "#attachments",
 }
 
 _INVISIBLE_LEAD = " \t\u00a0\ufeff\u200b\u200c\u200d\u2060"
@@ -229,6 +234,8 @@ def _parse_args(name: str, rest: str) -> tuple[str, ...]:
             raise _Invalid("#viable needs yes, no, si or sí, optionally followed by a reason")
         reason = rest[len(tokens[0]) :].strip()
         return (decision, reason) if reason else (decision,)
+    if name == "attachments":  # a file's number or name (names may hold spaces), or all
+        return (rest,) if rest else ()
     if name == "new":
         if len(tokens) != 1:
             raise _Invalid("#new needs exactly one customer e-mail address")

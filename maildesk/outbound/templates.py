@@ -43,6 +43,7 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "delivery_failed",
     "agent_assigned",
     "agent_unassigned",
+    "agent_attachments",
 )
 
 SHIPPED_LANGUAGES: tuple[str, ...] = ("es", "en")

@@ -64,7 +64,9 @@ def handle_agent_mail(u: Unit, ticket: Ticket | None) -> Outcome:
             return _reject_commands(u, agent, None, list(parsed.errors))
         return _reject_commands(u, agent, None, [_NO_TICKET])
     errors = list(parsed.errors)
-    errors += agent_commands.check(u.s, ticket.state, ticket.type, parsed.commands)
+    errors += agent_commands.check(
+        u.s, ticket.state, ticket.type, parsed.commands, ticket=ticket.number
+    )
     if ticket.state == "closed" and body.strip() and not parsed.is_internal_note:
         errors.append(_CLOSED)
     if errors:
@@ -233,7 +235,7 @@ def _open_for_customer(
         errors.append(f'"{news[0].line}": {why}')
     if any(c.name == "note" for c in others):
         errors.append("#note cannot open a ticket: the request must be the ticket's message")
-    errors += agent_commands.check(u.s, "open", u.app.cfg.support.default_type, others)
+    errors += agent_commands.check(u.s, "open", u.app.cfg.support.default_type, others, ticket=None)
     if not body.strip():
         errors.append("#new needs the customer's request written below the commands")
     if errors or contact is None:

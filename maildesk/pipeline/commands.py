@@ -24,6 +24,7 @@ from maildesk.domain.commands import Command
 from maildesk.domain.lifecycle import check_transition
 from maildesk.errors import IllegalTransition
 from maildesk.outbound.transcript import transcript_text
+from maildesk.pipeline import fetch
 from maildesk.pipeline.tell import Files, Send, customer_notice, forward_to_committee
 from maildesk.pipeline.tickets import (
     add_event,
@@ -71,8 +72,12 @@ def find_product(s: Session, name: str) -> Product | None:
     return s.scalar(select(Product).where(func.lower(Product.name) == name.casefold()))
 
 
-def _check_one(s: Session, c: Command, state: str, type_: str) -> tuple[str, str, str]:
+def _check_one(
+    s: Session, number: int | None, c: Command, state: str, type_: str
+) -> tuple[str, str, str]:
     """One command against the simulated (state, type); returns (error, state, type)."""
+    if c.name == "attachments":  # reads only: a closed ticket's files can still be asked for
+        return fetch.check(s, number, c.args[0] if c.args else ""), state, type_
     if state == "closed" and c.name != "note":
         return "the ticket is closed (P11): nothing can change on it", state, type_
     if c.name == "type":
@@ -101,11 +106,14 @@ def _check_one(s: Session, c: Command, state: str, type_: str) -> tuple[str, str
     return "", state, type_
 
 
-def check(s: Session, state: str, type_: str, commands: Sequence[Command]) -> list[str]:
-    """Every problem the commands would hit, in order; empty means `apply` will succeed."""
+def check(
+    s: Session, state: str, type_: str, commands: Sequence[Command], *, ticket: int | None
+) -> list[str]:
+    """Every problem the commands would hit on ticket `ticket` (None: one not opened yet),
+    in order; empty means `apply` will succeed."""
     errors = []
     for c in commands:
-        error, state, type_ = _check_one(s, c, state, type_)
+        error, state, type_ = _check_one(s, ticket, c, state, type_)
         if error:
             errors.append(f'"{c.line}": {error}')
     return errors
@@ -172,6 +180,8 @@ def _apply_one(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None
                 reason=reason,
             )
         )
+    elif c.name == "attachments":  # to the agent who asked, after the relay like the rest
+        out.sends.append(partial(fetch.send, u, t, actor, c.args[0] if c.args else ""))
 
 
 def _apply_product(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None:

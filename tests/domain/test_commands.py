@@ -119,6 +119,9 @@ def test_s4_empty_text() -> None:
         ("#viable yes", "viable"),
         ("#new cliente@example.com", "new"),
         ("#nuevo cliente@example.com", "new"),
+        ("#attachments", "attachments"),
+        ("#adjuntos", "attachments"),
+        ("#Adjunto 3", "attachments"),
         ("#TIPO error", "type"),
         ("#Cerrar", "close"),
     ],
@@ -216,6 +219,12 @@ def test_p13_viable_decision_normalised(written: str, args: tuple[str, ...]) -> 
 def test_p14_new_ticket_for_customer_address() -> None:
     assert only("#new Cliente@Example.COM").args == ("Cliente@example.com",)
     assert only("#nuevo <cliente@example.com>").args == ("cliente@example.com",)
+
+
+def test_item1_attachments_takes_a_number_a_name_with_spaces_or_nothing() -> None:
+    assert only("#adjuntos").args == ()
+    assert only("#attachments 17").args == ("17",)
+    assert only("#adjuntos: captura de pantalla.png").args == ("captura de pantalla.png",)
 
 
 def test_s4_note_reported_as_internal() -> None:

@@ -114,6 +114,13 @@ def _extras() -> dict[str, dict[str, Any]]:
             },
         },
         "agent_unassigned": {"new_assignee": "Luis Gómez", "assigned_by": "Marta"},
+        "agent_attachments": {
+            "part": 1,
+            "parts": 2,
+            "files": [{"number": 3, "filename": "captura.png", "size": 183_500}],
+            "too_big": [{"number": 4, "filename": "respaldo.zip", "size": 31_457_280}],
+            "attach_cap": 10 * 1024 * 1024,
+        },
         "agent_reply": {"body": "Hola Ana,\n\nYa desbloqueamos su usuario.", "agent_name": "Luis"},
         "agent_command_error": {
             "errors": ["#prioridad altisima: prioridad desconocida"],

@@ -16,7 +16,7 @@ from maildesk.app import App
 from maildesk.outbound.sender import flush
 from maildesk.outbound.templates import format_size
 from maildesk.pipeline.accept import accept
-from maildesk.pipeline.outcome import Kind
+from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.pipeline.tickets import transition
 from maildesk.registry import import_registry_file
 from maildesk.store.files import ticket_files
@@ -183,5 +183,132 @@ def test_item1_a_file_that_fits_after_a_big_one_is_still_attached(
     (note,) = delivered(app, smtp_sink, AGENT)
     assert files_of(note) == {"captura.png": small}
     text = text_of(note)
-    assert "#adjuntos" not in text  # nothing a mail could carry was left out
+    assert "Para recibirlos por correo" not in text  # nothing a mail could carry was left out
     assert "maildesk attachments get" in text
+
+
+# --- #attachments / #adjuntos ----------------------------------------------------------------
+
+
+def _agent_asks(app: App, number: int, body: str, when=NOW + timedelta(hours=1)) -> Outcome:
+    """The assignee answers ticket `number`'s mail with commands at the top."""
+    raw = make_mail(
+        sender=AGENT,
+        subject=f"Re: [BITAM #{number}] El reporte de ventas no carga",
+        body=body,
+        message_id=f"<ask-{when.timestamp()}@support.example>",
+    )
+    return accept(app, raw, "imap:support/INBOX/1:1", when)
+
+
+def _ids(app: App, number: int) -> dict[str, int]:
+    with app.db.transaction() as s:
+        return {f.filename: f.id for f in ticket_files(s, number)}
+
+
+def test_item1_adjuntos_mails_every_file_split_under_the_cap(
+    desk: Callable[..., App], smtp_sink: SmtpSink
+) -> None:
+    app = desk(attachments_per_mail_bytes=100 * KiB)
+    a, b, c = pdf("Uno", pad=60 * KiB), pdf("Dos", pad=50 * KiB), png(seed=7)
+    huge = pdf("Respaldo", pad=120 * KiB)
+    raw = make_mail(
+        attachments=[
+            ("uno.pdf", "application/pdf", a),
+            ("dos.pdf", "application/pdf", b),
+            ("respaldo.pdf", "application/pdf", huge),
+            ("tres.png", "image/png", c),
+        ]
+    )
+    number = accept(app, raw, "t", NOW).ticket_number
+    assert number is not None
+    flush(app, NOW)
+    smtp_sink.messages.clear()  # the notification: already checked elsewhere
+    out = _agent_asks(app, number, "#adjuntos\n")
+    assert out.kind is Kind.FOLLOWED_UP and out.reason == "agent commands applied"
+    mails = delivered(app, smtp_sink, AGENT, NOW + timedelta(hours=1))
+    assert len(mails) == 2
+    got: dict[str, bytes] = {}
+    for m in mails:
+        files = files_of(m)
+        assert sum(map(len, files.values())) <= 100 * KiB  # each mail within the cap
+        got.update(files)
+    assert got == {"uno.pdf": a, "dos.pdf": b, "tres.png": c}  # bytes equal, none twice
+    subjects = sorted(str(m["Subject"]) for m in mails)
+    assert subjects == [
+        f"[BITAM #{number}] Adjuntos (1 de 2): El reporte de ventas no carga",
+        f"[BITAM #{number}] Adjuntos (2 de 2): El reporte de ventas no carga",
+    ]
+    first = next(m for m in mails if "(1 de 2)" in str(m["Subject"]))
+    text = text_of(first)
+    assert "respaldo.pdf" in text and "no se puede enviar por correo" in " ".join(text.split())
+    huge_id = _ids(app, number)["respaldo.pdf"]
+    assert f"maildesk attachments get {number} {huge_id} -o CARPETA" in text
+    assert all(m["Auto-Submitted"] == "auto-replied" for m in mails)
+    assert not [r for r in smtp_sink.messages if "ana@acme.example" in r.rcpt_tos]
+
+
+def test_item1_adjuntos_by_number_or_name_sends_just_that_file(
+    desk: Callable[..., App], smtp_sink: SmtpSink
+) -> None:
+    app = desk()
+    shot, invoice = png(seed=8), pdf("Factura C-3")
+    raw = make_mail(
+        attachments=[
+            ("Pantalla.PNG", "image/png", shot),
+            ("factura.pdf", "application/pdf", invoice),
+        ]
+    )
+    number = accept(app, raw, "t", NOW).ticket_number
+    assert number is not None
+    flush(app, NOW)
+    smtp_sink.messages.clear()
+    ids = _ids(app, number)
+    _agent_asks(app, number, f"#attachments {ids['factura.pdf']}\n")
+    _agent_asks(app, number, "#adjuntos pantalla.png\n", NOW + timedelta(hours=2))
+    mails = delivered(app, smtp_sink, AGENT, NOW + timedelta(hours=2))
+    assert [files_of(m) for m in mails] == [{"factura.pdf": invoice}, {"Pantalla.PNG": shot}]
+
+
+def test_item1_adjuntos_unknown_name_or_number_gets_an_error_mail_and_nothing_else(
+    desk: Callable[..., App], smtp_sink: SmtpSink
+) -> None:
+    app = desk()
+    raw = make_mail(attachments=[("factura.pdf", "application/pdf", pdf("Factura"))])
+    number = accept(app, raw, "t", NOW).ticket_number
+    other = accept(
+        app, make_mail(subject="Otro", attachments=[("ajeno.png", "image/png", png())]), "t", NOW
+    ).ticket_number
+    assert number is not None and other is not None
+    foreign = _ids(app, other)["ajeno.png"]  # another ticket's file: not this one's
+    flush(app, NOW)
+    smtp_sink.messages.clear()
+    for n, which in enumerate(("contrato.pdf", str(foreign), "999")):
+        when = NOW + timedelta(hours=1 + n)
+        out = _agent_asks(app, number, f"#adjuntos {which}\n#prioridad alta\n\nYa lo vi.\n", when)
+        assert out.kind is Kind.FOLLOWED_UP and "rejected" in out.reason
+    mails = delivered(app, smtp_sink, AGENT, NOW + timedelta(hours=4))
+    assert len(mails) == 3 and all(files_of(m) == {} for m in mails)
+    for m, which in zip(mails, ("contrato.pdf", str(foreign), "999"), strict=True):
+        text = " ".join(text_of(m).split())
+        assert f"no attachment '{which}' on this ticket" in text
+        assert "factura.pdf" in text  # it lists the ticket's files
+        assert "ajeno.png" not in text
+    assert not [r for r in smtp_sink.messages if "ana@acme.example" in r.rcpt_tos]
+    with app.db.transaction() as s:
+        t = s.get(Ticket, number)
+        assert t is not None and t.priority == "media"  # all or nothing (§4)
+
+
+def test_item1_adjuntos_on_a_ticket_without_files_is_refused(
+    desk: Callable[..., App], smtp_sink: SmtpSink
+) -> None:
+    app = desk()
+    number = accept(app, make_mail(), "t", NOW).ticket_number
+    assert number is not None
+    out = _agent_asks(app, number, "#adjuntos\n")
+    assert "rejected" in out.reason
+    flush(app, NOW)
+    smtp_sink.messages.clear()
+    (err,) = delivered(app, smtp_sink, AGENT, NOW + timedelta(hours=1))
+    assert "this ticket has no attachments" in " ".join(text_of(err).split())
