@@ -156,8 +156,17 @@ def _sla(ax: Any, data: ReportData, labels: dict[str, str]) -> None:
 
 
 def _histogram(ax: Any, hours: list[float], colour: str, labels: dict[str, str]) -> None:
+    """A distribution; a long tail (abandoned tickets resolved after weeks) is folded into
+    the last bin and counted in a note, so it does not squash the bulk into one bar."""
     if hours:
-        ax.hist(hours, bins=min(20, max(5, len(hours) // 2)), color=colour)
+        ordered = sorted(hours)
+        p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+        cap = p90 if ordered[-1] > 3 * p90 > 0 else ordered[-1]
+        tail = sum(h > cap for h in hours)
+        ax.hist([min(h, cap) for h in hours], bins=min(20, max(5, len(hours) // 2)), color=colour)
+        if tail:
+            note = f"{tail} > {cap:.0f} h →"
+            ax.text(0.99, 0.95, note, ha="right", va="top", transform=ax.transAxes, fontsize=8)
     else:
         ax.text(0.5, 0.5, labels["no_data"], ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(labels["business_hours"])
