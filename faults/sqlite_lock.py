@@ -14,7 +14,7 @@ import sys
 import time
 
 from faults.common import Batch, Result, environment, make_batch, multiappend, tally, wait_until
-from maildesk.outbound.sender import LEASE
+from maildesk.outbound.claims import LEASE
 
 LOCKER = """
 import sqlite3, sys, time

@@ -11,7 +11,6 @@ import pytest
 
 from faults import dovecot_restart, kill, listener, robot, smtp_outage, sqlite_lock
 from faults.common import Result, table
-from maildesk.outbound.sender import FINISH_EVERY
 from tests.conftest import BACKENDS
 from tests.servers.dovecot import dovecot_available
 
@@ -38,9 +37,9 @@ def check(r: Result) -> None:
 def test_kill_9_at_random_moments(db: str) -> None:
     r = kill.run(rounds=3, messages=100, db=db, say=True)
     check(r)
-    # At-least-once: a kill can leave at most one recorded batch (FINISH_EVERY mails) per
+    # At-least-once: a kill can leave at most the mail in flight (kill.IN_FLIGHT) per
     # flusher (the sender loop and the timers' T5) delivered but not yet marked sent.
-    assert r.tally.redelivered_acks <= 2 * FINISH_EVERY * r.rounds
+    assert r.tally.redelivered_acks <= 2 * kill.IN_FLIGHT * r.rounds
 
 
 @needs_dovecot

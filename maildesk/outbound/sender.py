@@ -1,8 +1,9 @@
 """T5: deliver what the outbox holds, to SMTP or a maildir, at least once, never twice at once.
 
-Rows are claimed with a lease (state `sending`, `due_at` pushed forward) so several senders
-never take the same row (PostgreSQL: FOR UPDATE SKIP LOCKED); a sender that dies mid-way
-leaves rows whose lease expires and another sender retries them.
+Each mail is recorded as soon as it is sent, so a sender killed at any moment sends again at
+most the one mail it had in flight. Which sender holds a row, and how a dead sender's rows are
+freed at once (PostgreSQL row locks; on SQLite the claiming process written on the row), is
+`claims.py`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.config import read_secret
 from maildesk.errors import ConfigError, TemporaryFailure
+from maildesk.outbound.claims import claim, due_rows, release
 from maildesk.outbound.notices import queue_mail
 from maildesk.store.models import Outbox, Ticket
 
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
     from maildesk.app import App
 
 log = logging.getLogger("maildesk.outbox")
-LEASE = timedelta(minutes=5)
 BACKOFF_BASE = 30.0  # seconds; doubles per attempt
 BACKOFF_CAP = 3600.0
 
@@ -180,24 +181,6 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP))
 
 
-def claim(app: App, now: datetime, limit: int) -> list[Outbox]:
-    """Take up to `limit` due rows for this sender (a lease, committed at once)."""
-    with app.db.transaction() as s:
-        q = (
-            select(Outbox)
-            .where(Outbox.state.in_(("pending", "sending")), Outbox.due_at <= now)
-            .order_by(Outbox.due_at, Outbox.id)
-            .limit(limit)
-        )
-        if app.db.dialect == "postgresql":
-            q = q.with_for_update(skip_locked=True)
-        rows = list(s.scalars(q))
-        for row in rows:
-            row.state = "sending"
-            row.due_at = now + LEASE
-        return rows
-
-
 def _recipient(row: Outbox) -> str:
     return getaddresses([row.to_addr])[0][1] or row.to_addr
 
@@ -219,6 +202,7 @@ def _finish(
     if row is None:
         return "gone"
     row.attempts += 1
+    row.claimed_by = None
     if error is None:
         row.state, row.sent_at, row.last_error = "sent", now, None
         return "sent"
@@ -291,19 +275,7 @@ def alert_failure(s: Session, app: App, row: Outbox, now: datetime) -> None:
         )
 
 
-def release(app: App, row_ids: list[int], now: datetime) -> None:
-    """Give back claimed rows that were not tried (the server is down): due again at once,
-    no attempt counted, so one outage costs one connection attempt per flush, not one per row."""
-    if not row_ids:
-        return
-    with app.db.transaction() as s:
-        for row_id in row_ids:
-            row = s.get(Outbox, row_id)
-            if row is not None and row.state == "sending":
-                row.state, row.due_at = "pending", now
-
-
-FINISH_EVERY = 10  # sends recorded per transaction: the most a kill -9 can make us resend
+FINISH_EVERY = 10  # rows claimed per transaction on SQLite (each recorded once sent)
 FINISH_PATIENCE = 150.0  # seconds to keep trying to record sends (well inside the lease)
 
 
@@ -325,61 +297,98 @@ def _finish_patiently(
             delay = min(delay * 2, 15.0)
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    """How one delivery attempt went; `down`: the server could not be reached at all."""
+
+    error: str | None = None
+    permanent: bool = False
+    down: bool = False
+
+
+def _attempt(app: App, transport: Transport, row: Outbox) -> _Attempt:
+    try:
+        transport.send(app.cfg.support.address, _recipient(row), row.raw)
+    except PermanentError as exc:
+        return _Attempt(str(exc), permanent=True)
+    except TransportUnavailable as exc:
+        return _Attempt(str(exc), down=True)
+    except (smtplib.SMTPException, OSError) as exc:
+        return _Attempt(f"{type(exc).__name__}: {exc}")
+    return _Attempt()
+
+
+def _count(report: FlushReport, row: Outbox, attempt: _Attempt, result: str) -> None:
+    if attempt.error:
+        report.errors.append(f"{row.to_addr}: {attempt.error}")
+    if result == "sent":
+        report.sent += 1
+        report.latencies.append((datetime.now(UTC) - row.created_at).total_seconds())
+    elif result == "retry":
+        report.retried += 1
+    elif result == "failed":
+        report.failed += 1
+
+
 def flush(
     app: App,
     now: datetime | None = None,
     limit: int = FINISH_EVERY,
     transport: Transport | None = None,
 ) -> FlushReport:
-    """Send every due row once (T5); returns counts. Safe to run from several processes.
-
-    Rows are claimed, sent and recorded `limit` at a time: one write transaction per batch
-    (a write per mail starved the sender of SQLite's write lock while mail kept arriving),
-    and a sender killed between delivery and record resends at most that batch."""
+    """Send every due row once (T5); returns counts. Safe to run from several processes,
+    and to kill: each mail is recorded as soon as it is sent (see claims.py)."""
     report = FlushReport()
     own = transport is None
     transport = transport or make_transport(app)
     try:
-        while True:
-            t = now or datetime.now(UTC)
-            rows = claim(app, t, limit)
-            if not rows:
-                break
-            results: list[tuple[int, str | None, bool]] = []
-            down_error = None
-            for row in rows:
-                error, permanent = None, False
-                try:
-                    transport.send(app.cfg.support.address, _recipient(row), row.raw)
-                except PermanentError as exc:
-                    error, permanent = str(exc), True
-                except TransportUnavailable as exc:
-                    down_error = str(exc)
-                    results.append((row.id, down_error, False))
-                    report.errors.append(f"{row.to_addr}: {down_error}")
-                    break
-                except (smtplib.SMTPException, OSError) as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                results.append((row.id, error, permanent))
-                if error:
-                    report.errors.append(f"{row.to_addr}: {error}")
-            sent_at = now or datetime.now(UTC)
-            for row, result in zip(rows, _finish_patiently(app, results, now), strict=False):
-                if result == "sent":
-                    report.sent += 1
-                    report.latencies.append((sent_at - row.created_at).total_seconds())
-                elif result == "retry":
-                    report.retried += 1
-                elif result == "failed":
-                    report.failed += 1
-            if down_error is not None:
-                log.warning("outbox: transport unavailable, batch stopped: %s", down_error)
-                release(app, [r.id for r in rows[len(results) :]], now or datetime.now(UTC))
-                return report
+        if app.db.dialect == "postgresql":
+            _flush_locked(app, transport, report, now)
+        else:
+            _flush_claimed(app, transport, report, now, limit)
     finally:
         if own:
             transport.close()
     return report
+
+
+def _flush_locked(
+    app: App, transport: Transport, report: FlushReport, now: datetime | None
+) -> None:
+    """PostgreSQL: one row at a time, sent and recorded under its row lock in one
+    transaction; a sender that dies holds nothing once its session ends."""
+    while True:
+        with app.db.transaction() as s:
+            q = due_rows(now or datetime.now(UTC), 1).with_for_update(skip_locked=True)
+            row = s.scalars(q).first()
+            if row is None:
+                return
+            attempt = _attempt(app, transport, row)
+            at = now or datetime.now(UTC)
+            result = _finish(s, app, row.id, at, attempt.error, attempt.permanent)
+        _count(report, row, attempt, result)
+        if attempt.down:
+            log.warning("outbox: transport unavailable, flush stopped: %s", attempt.error)
+            return
+
+
+def _flush_claimed(
+    app: App, transport: Transport, report: FlushReport, now: datetime | None, limit: int
+) -> None:
+    """SQLite: rows claimed `limit` at a time by this process, each recorded once sent."""
+    while True:
+        rows = claim(app, now or datetime.now(UTC), limit)
+        if not rows:
+            return
+        for i, row in enumerate(rows):
+            attempt = _attempt(app, transport, row)
+            done = [(row.id, attempt.error, attempt.permanent)]
+            (result,) = _finish_patiently(app, done, now)
+            _count(report, row, attempt, result)
+            if attempt.down:
+                log.warning("outbox: transport unavailable, batch stopped: %s", attempt.error)
+                release(app, [r.id for r in rows[i + 1 :]], now or datetime.now(UTC))
+                return
 
 
 def pending_count(app: App) -> int:

@@ -309,7 +309,7 @@ class OutboxState(StrEnum):
     """Where a mail in the outbox stands."""
 
     PENDING = "pending"  # due at due_at (again after a failed attempt, with backoff)
-    SENDING = "sending"  # claimed by a sender; its lease (due_at) ends if the sender dies
+    SENDING = "sending"  # claimed by a sender (claimed_by); free again when it dies (claims.py)
     SENT = "sent"
     FAILED = "failed"  # given up after max_attempts or a permanent refusal
     CANCELLED = "cancelled"  # an operator's `outbox cancel`: never sent
@@ -339,3 +339,6 @@ class Outbox(Base):
     # Who wrote it (the agent of a relayed answer or of the command behind a notice): told
     # when it fails for good, with the ticket's assignee (issue 8 item 6).
     author: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # The process that claimed it (state sending, SQLite): host, pid, the pid's start time;
+    # a sender on that host takes the row back at once when that process is gone (claims.py).
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -20,7 +20,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
 from maildesk.app import App
-from maildesk.outbound.sender import LEASE, SmtpTransport, backoff, claim, flush
+from maildesk.outbound.claims import LEASE, claim
+from maildesk.outbound.sender import SmtpTransport, backoff, flush
 from maildesk.store.models import Outbox
 from tests.conftest import NOW, outbox
 from tests.servers.dovecot import free_port
