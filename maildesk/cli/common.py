@@ -12,6 +12,7 @@ import argparse
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from maildesk.app import App
 from maildesk.config import Config, load_config
@@ -56,7 +57,7 @@ def missing_database(cfg: Config) -> str:
             f"not set and there is no maildesk.toml in {os.getcwd()}"
         )
     else:
-        why = f"database.url comes from {cfg.source}"
+        why = f"database.url comes from {Path(cfg.source).absolute()}"
     return (
         f"no maildesk database at {describe(cfg.database.url)}\n"
         f"  {why}\n"

@@ -44,9 +44,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         [r["id"], r["at"][:16].replace("T", " "), r["source"], _state(r), r["error_line"]]
         for r in rows
     ]
-    table(["id", f"received ({tz})", "source", "state", "error"], cells, right=(0,))
+    table(["id", "received", "source", "state", "error"], cells, right=(0,))
     waiting_now = sum(r["state"] == "waiting" for r in rows)
-    print(f"({len(rows)} in quarantine, {waiting_now} waiting for a replay)")
+    print(f"({len(rows)} in quarantine, {waiting_now} waiting for a replay; times in {tz})")
     return EX_OK
 
 
