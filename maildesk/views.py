@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from maildesk.outbound.transcript import transcript_text
 from maildesk.store.models import Blob, Message, Outbox, Quarantine, Ticket
+from maildesk.store.participants import Listed, listed
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -69,6 +70,7 @@ def ticket_detail(app: App, number: int) -> dict[str, Any] | None:
             .options(selectinload(Message.attachments))
             .order_by(Message.id)
         )
+        out["participants"] = [_participant(app, p) for p in listed(s, number)]
         sent = _deliveries(app, s, number)
         out["messages"] = [_message(app, m, sent.get(m.message_id or "")) for m in msgs]
         out["events"] = [
@@ -78,7 +80,22 @@ def ticket_detail(app: App, number: int) -> dict[str, Any] | None:
         return out
 
 
-def _message(app: App, m: Message, delivery: dict[str, Any] | None) -> dict[str, Any]:
+def _participant(app: App, p: Listed) -> dict[str, Any]:
+    """SPEC §10: every address on the ticket besides the requester; `mailed` says whether
+    it gets the ticket's public mail in Cc today (a registered, active contact of the
+    ticket's customer), `standing` why or why not."""
+    return {
+        "email": p.email,
+        "name": p.name or None,
+        "standing": p.standing,
+        "mailed": p.mailed,
+        "added_at": _iso(app, p.added_at),
+        "changed_at": _iso(app, p.changed_at),
+        "by": p.actor,
+    }
+
+
+def _message(app: App, m: Message, deliveries: list[dict[str, Any]] | None) -> dict[str, Any]:
     return {
         "direction": m.direction,
         "kind": m.kind,
@@ -98,21 +115,40 @@ def _message(app: App, m: Message, delivery: dict[str, Any] | None) -> dict[str,
             }
             for a in m.attachments
         ],
-        "delivery": delivery,
+        # The requester's (the To) delivery, and every recipient's when the mail was also
+        # copied to participants: each address is one outbox row, delivered on its own.
+        "delivery": deliveries[0] if deliveries else None,
+        "deliveries": deliveries or [],
     }
 
 
-def _deliveries(app: App, s: Session, number: int) -> dict[str, dict[str, Any]]:
-    """Where each mail queued for the ticket stands in the outbox, by Message-ID."""
+def _deliveries(app: App, s: Session, number: int) -> dict[str, list[dict[str, Any]]]:
+    """Where each mail queued for the ticket stands in the outbox, by Message-ID: one entry
+    per recipient, in the order queued (the To first)."""
     rows = s.execute(
         select(
-            Outbox.message_id, Outbox.state, Outbox.attempts, Outbox.sent_at, Outbox.last_error
-        ).where(Outbox.ticket_number == number)
+            Outbox.message_id,
+            Outbox.to_addr,
+            Outbox.state,
+            Outbox.attempts,
+            Outbox.sent_at,
+            Outbox.last_error,
+        )
+        .where(Outbox.ticket_number == number)
+        .order_by(Outbox.id)
     )
-    return {
-        mid: {"state": state, "attempts": attempts, "sent_at": _iso(app, at), "last_error": err}
-        for mid, state, attempts, at, err in rows
-    }
+    out: dict[str, list[dict[str, Any]]] = {}
+    for mid, to, state, attempts, at, err in rows:
+        out.setdefault(mid, []).append(
+            {
+                "to": to,
+                "state": state,
+                "attempts": attempts,
+                "sent_at": _iso(app, at),
+                "last_error": err,
+            }
+        )
+    return out
 
 
 def transcript(app: App, number: int) -> str:

@@ -74,6 +74,7 @@ def print_ticket(app: App, detail: dict[str, Any]) -> None:
     pad = max(len(label) for label, _ in fields)
     for label, value in fields:
         print(f"  {label:<{pad}}  {safe_line(value)}")
+    _print_participants(w, detail.get("participants") or [], on=on)
     print(f"\n{paint(w.label('messages'), 'bold', on=on)}")
     for m in detail["messages"]:
         _print_message(w, m, on=on)
@@ -82,14 +83,29 @@ def print_ticket(app: App, detail: dict[str, Any]) -> None:
         print(f"  {w.when(e['at'])}  {safe_line(w.event(e['kind'], e['actor'], e['detail']))}")
 
 
+def _print_participants(w: Words, people: list[dict[str, Any]], *, on: bool) -> None:
+    """SPEC §10: who besides the requester is on the ticket, and who of them gets mail."""
+    if not people:
+        return
+    print(f"\n{paint(w.label('participants'), 'bold', on=on)}")
+    for p in people:
+        line = f"{_person(p.get('name'), p['email'])}: {w.standing(p['standing'])}"
+        if p["standing"] == "cc" and not p["mailed"]:  # the registry changed since
+            line = f"{_person(p.get('name'), p['email'])}: {w.standing('inactive')}"
+        print(f"  {paint(safe_line(line), None if p['mailed'] else 'dim', on=on)}")
+
+
 def _print_message(w: Words, m: dict[str, Any], *, on: bool) -> None:
     arrow = f"{m['from']} → {m['to']}"
     head = f"{w.when(m['date'])} · {w.kind(m['kind'])} · {arrow}"
     print(f"\n  {paint(safe_line(head), 'dim', on=on)}")
-    status = delivery(w, m.get("delivery"))
-    if status:
-        style = "red" if m["delivery"]["state"] == "failed" else None
-        print(f"  {paint(status, style, on=on)}")
+    deliveries = m.get("deliveries") or ([m["delivery"]] if m.get("delivery") else [])
+    for info in deliveries:
+        status = delivery(w, info)
+        if len(deliveries) > 1:  # copied to participants: each address on its own
+            status = f"{info['to']}: {status}"
+        style = "red" if info["state"] == "failed" else None
+        print(f"  {paint(safe_line(status), style, on=on)}")
     print(f"  {safe_line(m['subject'])}")
     for line in m["body"].splitlines():
         print(f"    {safe(line)}".rstrip())

@@ -39,6 +39,7 @@ LABELS = {
         "unsupported": "versión sin soporte",
         "nobody": "nadie",
         "system": "maildesk",
+        "participants": "En copia",
     },
     "en": {
         "state": "State",
@@ -61,11 +62,29 @@ LABELS = {
         "unsupported": "unsupported version",
         "nobody": "nobody",
         "system": "maildesk",
+        "participants": "Copied",
     },
 }
 STATES = {
     "es": {"open": "abierto", "resolved": "resuelto", "closed": "cerrado"},
     "en": {"open": "open", "resolved": "resolved", "closed": "closed"},
+}
+#: A participant's standing (`domain.participants.Standing`) as agents read it.
+STANDINGS = {
+    "es": {
+        "cc": "recibe copia",
+        "unregistered": "no registrado: no recibe nada",
+        "other_customer": "contacto de otro cliente: no recibe nada",
+        "inactive": "contacto dado de baja: no recibe nada",
+        "removed": "retirado por un agente: no recibe nada",
+    },
+    "en": {
+        "cc": "copied",
+        "unregistered": "not registered: gets nothing",
+        "other_customer": "another customer's contact: gets nothing",
+        "inactive": "deactivated contact: gets nothing",
+        "removed": "removed by an agent: gets nothing",
+    },
 }
 KINDS = {
     "es": {"customer": "cliente", "agent": "agente", "note": "nota interna", "notice": "aviso"},
@@ -86,6 +105,9 @@ class Words:
 
     def state(self, value: str | None) -> str:
         return STATES[self.lang].get(value or "", value or "-")
+
+    def standing(self, value: str) -> str:
+        return STANDINGS[self.lang].get(value, value)
 
     def kind(self, value: str) -> str:
         return KINDS[self.lang].get(value, value)
@@ -226,6 +248,14 @@ def _timer(w: Words, who: str, d: Detail) -> str:
     return w._unknown("timer", who, d)
 
 
+def _participant(w: Words, who: str, d: Detail) -> str:
+    how = {
+        "mail": w.pick(" (en el correo de {who})", " (in {who}'s mail)", who=who),
+        "command": w.pick(" (orden de {who})", " ({who}'s command)", who=who),
+    }.get(d.get("via") or "", "")
+    return f"{d.get('address')}: {w.standing(d.get('standing') or '')}{how}"
+
+
 def _simple(es: str, en: str) -> Phrase:
     def phrase(w: Words, who: str, d: Detail) -> str:
         return _with_reason(w, w.pick(es, en, who=who, **{k: w._value(v) for k, v in d.items()}), d)
@@ -276,6 +306,10 @@ _EVENTS: dict[str, Phrase] = {
     "bounce": _simple(
         "rebote de {who} (definitivo: {permanent}) para {recipients}",
         "bounce from {who} (permanent: {permanent}) for {recipients}",
+    ),
+    "participant": _participant,
+    "participants_carried": _simple(
+        "en copia como en el #{from}: {addresses}", "copied as on #{from}: {addresses}"
     ),
     "contact_suppressed": _simple(
         "sin avisos automáticos al contacto hasta el {until}",

@@ -20,6 +20,7 @@ from maildesk.outbound.notices import (
     REJECTION_NOTICES,
     Guard,
     build_mail,
+    envelopes,
     guard_reason,
     guard_windows,
     render_mail,
@@ -158,32 +159,17 @@ class BulkMail:
         attachments: Sequence[tuple[str, str, bytes]] = (),
         recipient_name: str = "",
         record: bool = True,
+        cc: Sequence[tuple[str, str]] = (),
     ) -> str | None:
         """`queue_mail` for an automatic mail on a ticket whose thread (Message-IDs, oldest
         first) is `thread`: appended to when the mail is recorded, as the database would
-        be. Returns the Message-ID, or None when a guard stopped the mail."""
+        be. `cc`: (name, address) copied on it (the ticket's participants), each guarded
+        on its own like `to`. Returns the Message-ID, or None when the guards stopped the
+        mail for every recipient."""
         to = to.lower()
-        why = refused_recipient(self.app, to, template)
-        guard = None
-        if why is None and to not in self.app.staff_addresses:
-            if to not in self._guards:
-                self.check([to])
-            guard = self._guards[to]
-            why = guard_reason(self.app, template, self.now, guard)
-        if why:
-            self.events.append(
-                {
-                    "ticket_number": number,
-                    "contact_id": None,
-                    "at": self.now,
-                    "kind": "notice_suppressed",
-                    "actor": "system",
-                    "detail": suppressed_detail(template, to, why),
-                }
-            )
+        passed = [a for a in [to, *(a.lower() for _, a in cc)] if self._passes(template, a, number)]
+        if not passed:
             return None
-        if guard is not None:
-            guard.count(template)
         out, msg = build_mail(
             self.app,
             rendered=self._render(template, ticket_ctx, context, recipient_name),
@@ -200,13 +186,39 @@ class BulkMail:
             kind=kind,
             attachments=attachments,
             record=record,
+            to_name=recipient_name,
+            cc=[(name, a.lower()) for name, a in cc if a.lower() in passed],
         )
-        self.outbox.append(out)
+        self.outbox += envelopes(out, passed)
         if msg is not None:
             self.messages.append(msg)
             if msg["public"]:  # an internal note never joins the customer's thread
                 thread.append(out["message_id"])
         return str(out["message_id"])
+
+    def _passes(self, template: str, to: str, number: int | None) -> bool:
+        """The loop guards for one recipient, from memory (counted when it passes); a
+        stopped one becomes a `notice_suppressed` event."""
+        why = refused_recipient(self.app, to, template)
+        if why is None and to not in self.app.staff_addresses:
+            if to not in self._guards:
+                self.check([to])
+            guard = self._guards[to]
+            why = guard_reason(self.app, template, self.now, guard)
+            if why is None:
+                guard.count(template)
+        if why:
+            self.events.append(
+                {
+                    "ticket_number": number,
+                    "contact_id": None,
+                    "at": self.now,
+                    "kind": "notice_suppressed",
+                    "actor": "system",
+                    "detail": suppressed_detail(template, to, why),
+                }
+            )
+        return why is None
 
     def _render(
         self,

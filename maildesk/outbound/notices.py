@@ -15,9 +15,10 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from maildesk.outbound.compose import compose
-from maildesk.outbound.recipients import refused_recipient
+from maildesk.outbound.recipients import PARTICIPANT_MAIL, copies, refused_recipient
 from maildesk.outbound.templates import Rendered
 from maildesk.store.models import Contact, Event, Message, Outbox, Ticket
+from maildesk.store.participants import mailed
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -210,25 +211,26 @@ def queue_mail(
     recipient_name: str = "",
     record: bool = True,
     author: str | None = None,
+    cc: Sequence[tuple[str, str]] | None = None,
 ) -> Queued | None:
     """Render, compose and queue one mail; None (with an event) when a loop guard stops it.
-    `author`: the agent whose answer (or command) this mail is, told if it fails for good."""
+    `author`: the agent whose answer (or command) this mail is, told if it fails for good.
+
+    A ticket's public mail (`recipients.PARTICIPANT_MAIL`) also goes to the ticket's
+    participants in Cc: `cc` as (name, address) when the caller knows them (the ingest path
+    just wrote them), else looked up. The loop guards hold per address: one outbox row per
+    recipient who passes them, all with the same bytes and Message-ID; the headers name
+    the requester and the participants who pass."""
     to = to.lower()
-    why = refused_recipient(app, to, template)
-    if why is None and automatic and to not in app.staff_addresses:
-        why = _blocked(s, app, to, template, now)
-    if why:
-        event = {
-            "ticket_number": ticket.number if ticket else None,
-            "contact_id": None,
-            "at": now,
-            "kind": "notice_suppressed",
-            "actor": "system",
-            "detail": suppressed_detail(template, to, why),
-        }
-        s.connection().execute(_INSERT_EVENT, event)
-        return None
+    copied = _copied(s, ticket, template, to, cc)
     number = ticket.number if ticket else None
+    passed = [
+        address
+        for address in [to, *(a for _, a in copied)]
+        if _stopped(s, app, template, address, now, number, automatic=automatic) is None
+    ]
+    if not passed:
+        return None
     if references is not None:
         refs = list(references)
     else:
@@ -253,14 +255,58 @@ def queue_mail(
         kind=kind,
         attachments=attachments,
         record=record,
+        to_name=recipient_name,
+        cc=[(name, a) for name, a in copied if a in passed],
     )
     # Core INSERTs on the session's connection: no unit-of-work flush for rows nothing in
     # this unit of work changes again (the loop guard above counts them all the same).
     conn = s.connection()
-    conn.execute(_INSERT_OUTBOX, out | {"author": author})
+    conn.execute(_INSERT_OUTBOX, envelopes(out | {"author": author}, passed))
     if msg is not None:
         conn.execute(_INSERT_MESSAGE, msg)
     return Queued(out["message_id"])
+
+
+def _copied(
+    s: Session, ticket: Ticket | None, template: str, to: str, cc: Sequence[tuple[str, str]] | None
+) -> list[tuple[str, str]]:
+    if ticket is None or template not in PARTICIPANT_MAIL:
+        return []
+    mailed_now = mailed(s, ticket.number) if cc is None else cc
+    return copies(template, to, (ticket.requester.name, ticket.requester.email), mailed_now)
+
+
+def _stopped(
+    s: Session,
+    app: App,
+    template: str,
+    to: str,
+    now: datetime,
+    number: int | None,
+    *,
+    automatic: bool,
+) -> str | None:
+    """Why `to` must not get this mail (recorded as a `notice_suppressed` event), or None."""
+    why = refused_recipient(app, to, template)
+    if why is None and automatic and to not in app.staff_addresses:
+        why = _blocked(s, app, to, template, now)
+    if why:
+        event = {
+            "ticket_number": number,
+            "contact_id": None,
+            "at": now,
+            "kind": "notice_suppressed",
+            "actor": "system",
+            "detail": suppressed_detail(template, to, why),
+        }
+        s.connection().execute(_INSERT_EVENT, event)
+    return why
+
+
+def envelopes(out: dict[str, Any], recipients: Sequence[str]) -> list[dict[str, Any]]:
+    """The outbox rows of one composed mail: one per recipient, so delivery, retries, the
+    failure alert and the loop guards' counts stay per address."""
+    return [{**out, "to_addr": address} for address in recipients]
 
 
 def render_mail(
@@ -296,6 +342,8 @@ def build_mail(
     kind: str,
     attachments: Sequence[tuple[str, str, bytes]],
     record: bool,
+    to_name: str = "",
+    cc: Sequence[tuple[str, str]] = (),
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Compose one rendered mail past its loop guards: its outbox row and, when recorded on
     the ticket, its message row, as column values (no database work here)."""
@@ -304,6 +352,8 @@ def build_mail(
         from_addr=app.cfg.support.address,
         from_name=team_name,
         to=to,
+        to_name=to_name,
+        cc=cc,
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,
@@ -333,7 +383,7 @@ def build_mail(
         "direction": "out",
         "kind": kind,
         "from_addr": app.cfg.support.address,
-        "to_addrs": to,
+        "to_addrs": ", ".join([to, *(a for _, a in cc)]),
         "subject": rendered.subject,
         "message_id": message_id,
         "at": now,

@@ -8,6 +8,7 @@ ticket, acknowledge it and tell the agents.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from sqlalchemy.orm import joinedload
 
 from maildesk.outbound.notices import queue_mail, thread_ids
 from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.participants import Seen, cc_pairs, copied_on, inherit
 from maildesk.pipeline.records import Stored, store_message
 from maildesk.pipeline.tell import forward_to_committee, notify_agents, queue_unsupported_version
 from maildesk.pipeline.tickets import (
@@ -139,22 +141,37 @@ def _create(u: Unit, contact: Contact) -> Ticket:
     if t.assignee is not None:
         add_event(s, t, now, "assigned", "system", **{"from": None, "to": t.assignee.email})
     stored = store_message(u, t, "customer")
+    if previous is not None:
+        inherit(u, t, previous.number)
+    seen = copied_on(u, t)
+    # Who is copied: known from this mail alone, unless a P11 ticket inherited more.
+    cc = cc_pairs(seen) if previous is None else None
     refs = [msg.message_id] if msg.message_id else []
     supported = unsupported_version(s, t, now)
     if not u.silent:
         if supported is not None:
             queue_unsupported_version(
-                u, t, contact, supported, in_reply_to=msg.message_id, references=refs
+                u, t, contact, supported, in_reply_to=msg.message_id, references=refs, cc=cc
             )
-        _acknowledge(u, t, contact, refs)
-    notify_agents(u, t, "new", refs, stored=stored)
+        _acknowledge(u, t, contact, refs, seen, cc)
+    notify_agents(u, t, "new", refs, stored=stored, seen=seen)
     if t.type == "nuevo_requerimiento":  # P13: e.g. support.default_type set to it
         forward_to_committee(s, u.app, t, now)
     return t
 
 
-def _acknowledge(u: Unit, t: Ticket, contact: Contact, refs: list[str]) -> None:
-    ctx = {"missing_phone": not contact.phone}
+def _acknowledge(
+    u: Unit,
+    t: Ticket,
+    contact: Contact,
+    refs: list[str],
+    seen: tuple[Seen, ...],
+    cc: list[tuple[str, str]] | None,
+) -> None:
+    ctx: dict[str, object] = {"missing_phone": not contact.phone}
+    # The customer learns who will not hear from us, and why in their terms (P3): not a
+    # registered contact of their company. Nothing says whose contact an address may be.
+    ctx["not_copied"] = [x.address for x in seen if not x.mailed]
     if u.decision.follows_up:
         ctx["old_number"] = u.decision.follows_up
     queue_mail(
@@ -168,29 +185,43 @@ def _acknowledge(u: Unit, t: Ticket, contact: Contact, refs: list[str]) -> None:
         references=refs,
         recipient_name=contact.name,
         context=ctx,
+        cc=cc,
     )
 
 
-def _customer_reply(u: Unit, ticket: Ticket | None) -> tuple[Ticket, list[str], Stored]:
-    """What every R7 reply does first: stored on its ticket, which learns of the answer."""
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """An R7 reply once stored: its ticket, the thread, its stored ids, its To/Cc."""
+
+    t: Ticket
+    refs: list[str]
+    stored: Stored
+    seen: tuple[Seen, ...]
+
+
+def _customer_reply(u: Unit, ticket: Ticket | None) -> _Reply:
+    """What every R7 reply does first: stored on its ticket, which learns of the answer and
+    of the colleagues it was written to (participants, SPEC §10)."""
     assert ticket is not None  # R7 found it
     stored = store_message(u, ticket, "customer")
+    seen = copied_on(u, ticket)
     refs = thread_ids(u.s, ticket.number)
     ticket.last_customer_at = u.now
     ticket.updated_at = u.now
-    return ticket, refs, stored
+    return _Reply(ticket, refs, stored, seen)
 
 
 def confirm(u: Unit, ticket: Ticket | None) -> Outcome:
     """R7: a thank-you on a resolved ticket keeps it resolved."""
-    t, _, _ = _customer_reply(u, ticket)
+    t = _customer_reply(u, ticket).t
     add_event(u.s, t, u.now, "customer_confirmed", u.msg.from_addr)
     return Outcome(Kind.FOLLOWED_UP, "customer confirmed", t.number)
 
 
 def reopen(u: Unit, ticket: Ticket | None) -> Outcome:
     """P10: a reply within the window reopens the resolved ticket."""
-    t, refs, stored = _customer_reply(u, ticket)
+    r = _customer_reply(u, ticket)
+    t, refs = r.t, r.refs
     s, msg, now = u.s, u.msg, u.now
     transition(s, t, "open", now, msg.from_addr, "customer reply")
     add_event(s, t, now, "reopened", msg.from_addr)
@@ -209,13 +240,14 @@ def reopen(u: Unit, ticket: Ticket | None) -> Outcome:
             recipient_name=contact.name,
             context={"body": msg.new_content},
         )
-    notify_agents(u, t, "reopened", refs, stored=stored)
+    notify_agents(u, t, "reopened", refs, stored=r.stored, seen=r.seen)
     return Outcome(Kind.FOLLOWED_UP, "reopened", t.number)
 
 
 def follow_up(u: Unit, ticket: Ticket | None) -> Outcome:
     """R7: a reply on an open ticket; the agents are told."""
-    t, refs, stored = _customer_reply(u, ticket)
+    r = _customer_reply(u, ticket)
+    t = r.t
     add_event(u.s, t, u.now, "customer_reply", u.msg.from_addr, via=u.decision.reason)
-    notify_agents(u, t, "followup", refs, stored=stored)
+    notify_agents(u, t, "followup", r.refs, stored=r.stored, seen=r.seen)
     return Outcome(Kind.FOLLOWED_UP, u.decision.reason, t.number)

@@ -7,7 +7,7 @@ them; every mail goes through `queue_mail` (loop guards, outbox) in the caller's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.outbound.notices import queue_mail
 from maildesk.pipeline.briefing import files_in_hand, history_context, pack
+from maildesk.pipeline.participants import Seen
 from maildesk.pipeline.records import Stored, last_customer_message_id
 from maildesk.pipeline.tickets import add_event
 from maildesk.pipeline.unit import Unit
@@ -37,11 +38,14 @@ def notify_agents(
     references: list[str] | None = None,
     *,
     stored: Stored | None = None,
+    seen: Sequence[Seen] = (),
 ) -> None:
     """§4: the assignee, or every agent skilled in the ticket's type (else all), is told,
     with the customer's files attached up to the cap (`stored`: the ids this mail's files
     got). A new ticket's mail also carries the customer's history and, when P7 assigned it,
-    says so: the assignee gets one mail, not a notification and an assignment."""
+    says so: the assignee gets one mail, not a notification and an assignment. `seen`: the
+    mail's other To/Cc addresses and what they are on the ticket (SPEC §10: agents see
+    who is copied on answers and who, not being a registered contact, gets nothing)."""
     s, app, msg = u.s, u.app, u.msg
     if t.assignee is not None:
         agents = [t.assignee]
@@ -73,6 +77,10 @@ def notify_agents(
                 "sla_due_at": t.sla_due_at.astimezone(app.calendar.tz) if t.sla_due_at else None,
                 "assigned_to_you": agent is t.assignee,
                 "history": history,
+                "copies": [
+                    {"address": x.address, "name": x.name, "standing": x.standing.value}
+                    for x in seen
+                ],
                 **packed.context,
             },
         )

@@ -194,6 +194,24 @@ class Ticket(Base):
         return self.reopened_at or self.created_at
 
 
+class Participant(Base):
+    """An address on a ticket besides its requester (SPEC §10): a colleague mailed in Cc, or
+    an address recorded for agents and never mailed (`domain.participants.Standing`). One
+    row per (ticket, address); a change of standing updates it and leaves an event."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("ticket_number", "email"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_number: Mapped[int] = mapped_column(ForeignKey("tickets.number"))
+    email: Mapped[str] = mapped_column(String(320))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), nullable=True)
+    standing: Mapped[str] = mapped_column(String(20))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Who put it in its standing: the customer whose mail had it in To/Cc, or the agent.
+    actor: Mapped[str] = mapped_column(String(320), default="")
+
+
 class Resolution(Base):
     """One SLA clock that ended: a ticket resolved (or closed while open), with the clock it
     was measured against. Append-only: a reopening starts a new clock and never rewrites

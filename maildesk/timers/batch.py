@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from maildesk.domain.lifecycle import resolution_values, transition_values
 from maildesk.outbound.bulk import BulkMail, insert_many
 from maildesk.outbound.notices import ticket_context_of
+from maildesk.outbound.recipients import copies
 from maildesk.outbound.transcript import message_lines, shown, transcript_head
 from maildesk.store.models import Agent, Contact, Customer, Event, Message, Resolution, Ticket
+from maildesk.store.participants import mailed_many
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -73,6 +75,8 @@ class Batch:
         self._threads: dict[int, list[str]] = defaultdict(list)
         self._transcripts: dict[int, list[str]] = defaultdict(list)
         self._memo: dict[str, Any] = {}
+        #: Each ticket's participants mailed in Cc (`to_requester` timers), by number.
+        self._mailed: dict[int, list[tuple[str, str]]] = {}
 
     # -- reading ------------------------------------------------------------------------
 
@@ -93,7 +97,10 @@ class Batch:
         if rows:
             self._load_messages([r.number for r in rows], timer.transcripts)
             if timer.to_requester:  # the guards of every customer mailed, in one go
-                self.mail.check([r.requester_email for r in rows])
+                found = mailed_many(self.conn, [r.number for r in rows])
+                self._mailed.update(found)
+                copied = [a for people in found.values() for _, a in people]
+                self.mail.check([r.requester_email for r in rows] + copied)
         return rows
 
     def _load_messages(self, numbers: list[int], full: bool) -> None:
@@ -168,18 +175,21 @@ class Batch:
         )
 
     def send(self, row: Any, template: str, to: str, **kwargs: Any) -> str | None:
-        """Queue one automatic mail on the ticket (loop guards checked, thread extended)."""
+        """Queue one automatic mail on the ticket (loop guards checked, thread extended);
+        the ticket's public mail copies its participants, as `queue_mail` does."""
         ctx = self._contexts.get(row.number)
         if ctx is None:
             values = row._asdict()
             values.update(self._updates.get(row.number, ("", {}))[1])
             ctx = self._contexts[row.number] = ticket_context_of(self.app, values)
+        requester = (row.requester_name or "", row.requester_email)
         return self.mail.queue(
             template=template,
             to=to,
             number=row.number,
             ticket_ctx=ctx,
             thread=self._threads[row.number],
+            cc=copies(template, to, requester, self._mailed.get(row.number, ())),
             **kwargs,
         )
 
