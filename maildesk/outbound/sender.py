@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.config import read_secret
 from maildesk.errors import ConfigError, TemporaryFailure
+from maildesk.mail.verp import return_path
 from maildesk.outbound.claims import claim, due_rows, release
 from maildesk.outbound.notices import queue_mail
 from maildesk.store.models import Outbox, Ticket
@@ -308,7 +309,8 @@ class _Attempt:
 
 def _attempt(app: App, transport: Transport, row: Outbox) -> _Attempt:
     try:
-        transport.send(app.cfg.support.address, _recipient(row), row.raw)
+        sender = return_path(app.secret, app.cfg.support.address, row.id)
+        transport.send(sender, _recipient(row), row.raw)
     except PermanentError as exc:
         return _Attempt(str(exc), permanent=True)
     except TransportUnavailable as exc:

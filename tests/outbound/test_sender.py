@@ -20,6 +20,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
 from maildesk.app import App
+from maildesk.mail.verp import return_path
 from maildesk.outbound.claims import LEASE, claim
 from maildesk.outbound.sender import SmtpTransport, backoff, flush
 from maildesk.store.models import Outbox
@@ -92,9 +93,9 @@ def test_t5_smtp_delivers_to_the_server(make_app: Callable[..., App], smtp_sink:
     report = flush(app, NOW)
     assert (report.sent, report.retried, report.failed) == (2, 0, 0)
     got = smtp_sink.wait_for(2)
-    assert [(m.mail_from, m.rcpt_tos) for m in got] == [
-        (SUPPORT, ["cliente0@acme.example"]),
-        (SUPPORT, ["cliente1@acme.example"]),
+    assert [(m.mail_from, m.rcpt_tos) for m in got] == [  # one return path per row (verp.py)
+        (return_path(app.secret, SUPPORT, ids[0]), ["cliente0@acme.example"]),
+        (return_path(app.secret, SUPPORT, ids[1]), ["cliente1@acme.example"]),
     ]
     rows = _rows(app)
     assert [got[i].message["Message-ID"].strip("<>") for i in range(2)] == [
