@@ -48,8 +48,18 @@ def _qp(text: str) -> str:
     return encoded.replace("\n", CRLF)
 
 
-def _b64(data: bytes) -> str:
-    return base64.encodebytes(data).decode("ascii").replace("\n", CRLF)
+# 57 input bytes make one 76-character base64 line; 16 384 lines (~0.9 MiB) per chunk.
+_B64_CHUNK = 57 * 16384
+
+
+def _b64(data: bytes | memoryview) -> list[bytes]:
+    """Base64 in CRLF lines, as chunks of bytes: a 10 MiB file never exists as one more
+    full-size str or bytes copy (the mail is joined once, from these chunks)."""
+    view = memoryview(data)
+    return [
+        base64.encodebytes(view[i : i + _B64_CHUNK]).replace(b"\n", b"\r\n")
+        for i in range(0, len(view), _B64_CHUNK)
+    ] or [b""]
 
 
 def _text_part(text: str, subtype: str = "plain") -> list[str]:
@@ -67,16 +77,35 @@ def _lf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _multipart(subtype: str, parts: list[list[str]]) -> list[str]:
+Line = str | list[bytes]  # a header or text line, or a run of already encoded base64 lines
+
+
+def _multipart(subtype: str, parts: list[list[Line]]) -> list[Line]:
     boundary = f"=_md_{secrets.token_hex(12)}"
-    lines = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"', "", ""]
+    lines: list[Line] = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"', "", ""]
     for part in parts:
         lines += [f"--{boundary}", *part]
     lines += [f"--{boundary}--", ""]
     return lines
 
 
-def _attachment(filename: str, ctype: str, data: bytes) -> list[str]:
+def _assemble(lines: list[Line]) -> bytes:
+    """CRLF between lines; text encoded as UTF-8, base64 runs as they are. One join, so the
+    mail's bytes are built once whatever its attachments."""
+    pieces: list[bytes] = []
+    text: list[str] = []
+    for line in lines:
+        if isinstance(line, str):
+            text.append(line)
+            continue
+        pieces.append((CRLF.join(text) + CRLF).encode("utf-8") if text else b"")
+        pieces.extend(line)
+        text = [""]  # the CRLF that joins the run to the next line comes with that line
+    pieces.append(CRLF.join(text).encode("utf-8"))
+    return b"".join(pieces)
+
+
+def _attachment(filename: str, ctype: str, data: bytes) -> list[Line]:
     name = one_line(filename, 200) or "attachment.bin"
     main, *params = [p.strip() for p in (one_line(ctype, 200) or "").split(";")]
     main = main if "/" in main else "application/octet-stream"
@@ -140,11 +169,11 @@ def compose(
             f"Precedence: {'auto_reply' if auto_submitted == 'auto-replied' else 'bulk'}",
         ]
     head.append("MIME-Version: 1.0")
-    body = _text_part(text)
+    body: list[Line] = list(_text_part(text))
     if html is not None:
         body = _multipart("alternative", [body, _text_part(html, "html")])
     if attachments:
         body = _multipart("mixed", [body] + [_attachment(*a) for a in attachments])
     # Bodies are QP/base64 (ASCII); only an internationalised address can be non-ASCII,
     # which RFC 6532 writes as UTF-8 (there is no encoded-word form for addresses).
-    return CRLF.join(head + body).encode("utf-8")
+    return _assemble([*head, *body])

@@ -5,7 +5,9 @@ One statement, whatever the customer's size: the tickets not yet closed (the new
 `OPEN_SHOWN`, plus one to tell "and more") and the last `CLOSED_SHOWN` closed, both read
 from the index `ix_tickets_customer_state_closed` (customer, state, closed_at), so a customer
 with ten thousand closed tickets costs the same five index entries as one with five. It runs
-once per new ticket on the ingest path (~1.7 ms a mail in all at 600 msg/s), never per agent.
+once per new ticket on the ingest path, never per agent: on the bench's database (26 open
+tickets for the busiest customer) 0.12–0.16 ms in SQLite itself and 0.3–0.4 ms through
+SQLAlchemy, about one more of the dozen statements a new ticket already runs.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ _HISTORY = union_all(select(_NOT_CLOSED), select(_CLOSED))
 
 def customer_history(s: Session, customer_id: str, exclude: int) -> History:
     """Customer `customer_id`'s tickets other than `exclude`, in one round trip."""
-    rows = s.execute(_HISTORY, {"customer": customer_id, "exclude": exclude}).all()
+    # On the session's connection: the ORM's execute path costs more than this query.
+    rows = s.connection().execute(_HISTORY, {"customer": customer_id, "exclude": exclude}).all()
     open_: list[PastTicket] = []
     closed: list[PastTicket] = []
     for number, subject, state, created, resolved, closed_at in rows:
