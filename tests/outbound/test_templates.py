@@ -529,3 +529,14 @@ def test_reply_prefix_is_not_doubled(
     assert reply_subject("AW:hola") == "AW:hola"
     assert reply_subject("Reunión") == "Re: Reunión"
     assert reply_subject("") == "Re: "
+
+
+@pytest.mark.parametrize("language", SHIPPED_LANGUAGES)
+def test_item1_attachments_mail_with_only_a_file_too_big_reads_cleanly(
+    templates: Templates, context: dict[str, dict[str, Any]], language: str
+) -> None:
+    ctx = {**context["agent_attachments"], "files": [], "parts": 1}
+    text = templates.render("agent_attachments", language, **ctx).text
+    assert "\n\n\n" not in text
+    assert "maildesk attachments get 12 4 -o" in text
+    assert "captura.png" not in text
