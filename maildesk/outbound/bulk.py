@@ -16,17 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, and_, case, func, insert, select
 
-from maildesk.outbound.notices import (
+from maildesk.outbound.guards import (
     REJECTION_NOTICES,
     Guard,
-    build_mail,
-    envelopes,
     guard_reason,
     guard_windows,
-    render_mail,
-    support_context,
-    suppressed_detail,
+    suppressed_event,
 )
+from maildesk.outbound.notices import Letter, build_mail, envelopes, render_mail, support_context
 from maildesk.outbound.recipients import refused_recipient
 from maildesk.outbound.templates import Rendered
 from maildesk.store.models import Contact, Message, Outbox
@@ -170,24 +167,22 @@ class BulkMail:
         passed = [a for a in [to, *(a.lower() for _, a in cc)] if self._passes(template, a, number)]
         if not passed:
             return None
-        out, msg = build_mail(
-            self.app,
-            rendered=self._render(template, ticket_ctx, context, recipient_name),
+        letter = Letter(
             template=template,
             to=to,
-            now=self.now,
             number=number,
-            team_name=self.support["team_name"],
-            automatic=True,
-            auto_submitted=auto_submitted,
             in_reply_to=thread[-1] if thread else None,
             references=list(thread),
-            reply_to=None,
+            auto_submitted=auto_submitted,
             kind=kind,
             attachments=attachments,
             record=record,
             to_name=recipient_name,
             cc=[(name, a.lower()) for name, a in cc if a.lower() in passed],
+        )
+        rendered = self._render(template, ticket_ctx, context, recipient_name)
+        out, msg = build_mail(
+            self.app, letter, rendered, now=self.now, team_name=self.support["team_name"]
         )
         self.outbox += envelopes(out, passed)
         if msg is not None:
@@ -208,16 +203,7 @@ class BulkMail:
             if why is None:
                 guard.count(template)
         if why:
-            self.events.append(
-                {
-                    "ticket_number": number,
-                    "contact_id": None,
-                    "at": self.now,
-                    "kind": "notice_suppressed",
-                    "actor": "system",
-                    "detail": suppressed_detail(template, to, why),
-                }
-            )
+            self.events.append(suppressed_event(number, to, template, why, self.now))
         return why is None
 
     def _render(

@@ -1,31 +1,29 @@
 """Queue outgoing mail in the outbox, in the caller's transaction (transactional outbox).
 
-Every automatic mail passes the loop guards here: bounce suppression (R2), the per-sender
-notice rate (R5) and the per-recipient daily cap, so no rule elsewhere re-implements them.
+Every automatic mail passes the loop guards (`guards.py`: bounce suppression R2, the
+per-sender notice rate R5, the per-recipient daily cap) before it is composed here, so no
+rule elsewhere re-implements them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from maildesk.outbound.compose import compose
+from maildesk.outbound.guards import blocked, suppressed_event
 from maildesk.outbound.recipients import PARTICIPANT_MAIL, copies, refused_recipient
 from maildesk.outbound.templates import Rendered
-from maildesk.store.models import Contact, Event, Message, Outbox, Ticket
+from maildesk.store.models import Event, Message, Outbox, Ticket
 from maildesk.store.participants import mailed
 
 if TYPE_CHECKING:
     from maildesk.app import App
-
-# Notices answering mail that opened no ticket: the ones an attacker could use to make us
-# spam a forged sender, so they get the tight hourly limit (R5).
-REJECTION_NOTICES = frozenset({"rejected_unregistered", "contract_expired", "too_large"})
 
 
 @dataclass(frozen=True)
@@ -129,67 +127,29 @@ def thread_ids(s: Session, ticket_number: int) -> list[str]:
     return [r for r in rows if r]
 
 
-_DAY, _HOUR = bindparam("day_ago"), bindparam("hour_ago")
-_RECENT = (Outbox.to_addr == bindparam("to"), Outbox.created_at > _DAY)
-# Built once: constructing this statement cost more than running it.
-_GUARD = select(
-    select(Contact.suppressed_until).where(Contact.email == bindparam("to")).scalar_subquery(),
-    select(func.count(Outbox.id)).where(*_RECENT, Outbox.automatic.is_(True)).scalar_subquery(),
-    select(func.count(Outbox.id))
-    .where(*_RECENT, Outbox.template.in_(REJECTION_NOTICES), Outbox.created_at > _HOUR)
-    .scalar_subquery(),
-)
 _INSERT_OUTBOX = insert(Outbox)
 _INSERT_MESSAGE = insert(Message)
 _INSERT_EVENT = insert(Event)
 
 
-def guard_windows(now: datetime) -> tuple[datetime, datetime]:
-    """Since when the loop guards count: the daily cap a day back, the rejection-notice
-    rate (R5) an hour back. One definition for the one-mail and the bulk paths."""
-    return now - timedelta(days=1), now - timedelta(hours=1)
+@dataclass(frozen=True)
+class Letter:
+    """One mail past its loop guards, as `build_mail` composes it: whom it goes to, what it
+    is (template, kind) and where it sits in the ticket's thread."""
 
-
-def _blocked(s: Session, app: App, to: str, template: str, now: datetime) -> str | None:
-    """Why an automatic mail to `to` must not go out now, or None (one round trip; through
-    the session, so a suppression still pending in the unit of work counts)."""
-    day_ago, hour_ago = guard_windows(now)
-    params = {"to": to, "day_ago": day_ago, "hour_ago": hour_ago}
-    suppressed, day, hour = s.execute(_GUARD, params).one()
-    return guard_reason(app, template, now, Guard(suppressed, day, hour))
-
-
-@dataclass
-class Guard:
-    """What the loop guards know of one recipient: bounce suppression, automatic mails in
-    the last day, rejection notices in the last hour (counts include mail queued since)."""
-
-    suppressed_until: datetime | None = None
-    day: int = 0
-    hour: int = 0
-
-    def count(self, template: str) -> None:
-        """One more automatic mail queued to this recipient."""
-        self.day += 1
-        if template in REJECTION_NOTICES:
-            self.hour += 1
-
-
-def guard_reason(app: App, template: str, now: datetime, g: Guard) -> str | None:
-    """The loop rules (R2, R5, daily cap), one place for the one-mail and the bulk paths."""
-    limits = app.cfg.limits
-    if g.suppressed_until is not None and g.suppressed_until > now:
-        return "recipient suppressed after a permanent bounce"
-    if g.day >= limits.auto_mails_per_recipient_per_day:
-        return "daily cap of automatic mail to this address reached"
-    if template in REJECTION_NOTICES and g.hour >= limits.notices_per_sender_per_hour:
-        return "notice rate limit for this sender reached"
-    return None
-
-
-def suppressed_detail(template: str, to: str, why: str) -> dict[str, Any]:
-    """The `notice_suppressed` event's detail: which mail a loop guard stopped, and why."""
-    return {"template": template, "to": to, "reason": why}
+    template: str
+    to: str
+    number: int | None
+    in_reply_to: str | None
+    references: Sequence[str]
+    automatic: bool = True
+    auto_submitted: str = "auto-replied"
+    reply_to: str | None = None
+    kind: str = "notice"
+    attachments: Sequence[tuple[str, str, bytes]] = ()
+    record: bool = True
+    to_name: str = ""
+    cc: Sequence[tuple[str, str]] = ()
 
 
 def queue_mail(
@@ -215,42 +175,27 @@ def queue_mail(
 ) -> Queued | None:
     """Render, compose and queue one mail; None (with an event) when a loop guard stops it.
     `author`: the agent whose answer (or command) this mail is, told if it fails for good.
-
-    A ticket's public mail (`recipients.PARTICIPANT_MAIL`) also goes to the ticket's
-    participants in Cc: `cc` as (name, address) when the caller knows them (the ingest path
-    just wrote them), else looked up. The loop guards hold per address: one outbox row per
-    recipient who passes them, all with the same bytes and Message-ID; the headers name
-    the requester and the participants who pass."""
+    `cc`: the ticket's participants when the caller knows them (see `_copied`). The loop
+    guards hold per address: one outbox row per recipient who passes them, all with the
+    same bytes and Message-ID; the headers name the requester and the participants who pass."""
     to = to.lower()
     copied = _copied(s, ticket, template, to, cc)
     number = ticket.number if ticket else None
+    candidates = [to, *(a for _, a in copied)]
     passed = [
-        address
-        for address in [to, *(a for _, a in copied)]
-        if _stopped(s, app, template, address, now, number, automatic=automatic) is None
+        a for a in candidates if _passes(s, app, template, a, now, number, automatic=automatic)
     ]
     if not passed:
         return None
-    if references is not None:
-        refs = list(references)
-    else:
-        refs = thread_ids(s, number) if number else ([in_reply_to] if in_reply_to else [])
-    if in_reply_to and in_reply_to not in refs:
-        refs.append(in_reply_to)
-    support = support_context(app)
-    tctx = ticket_context(app, ticket) if ticket is not None else None
-    out, msg = build_mail(
-        app,
-        rendered=render_mail(app, template, support, tctx, context, recipient_name),
+    refs = _references(s, number, references, in_reply_to)
+    letter = Letter(
         template=template,
         to=to,
-        now=now,
         number=number,
-        team_name=support["team_name"],
-        automatic=automatic,
-        auto_submitted=auto_submitted,
         in_reply_to=in_reply_to or (refs[-1] if refs else None),
         references=refs,
+        automatic=automatic,
+        auto_submitted=auto_submitted,
         reply_to=reply_to,
         kind=kind,
         attachments=attachments,
@@ -258,25 +203,36 @@ def queue_mail(
         to_name=recipient_name,
         cc=[(name, a) for name, a in copied if a in passed],
     )
-    # Core INSERTs on the session's connection: no unit-of-work flush for rows nothing in
-    # this unit of work changes again (the loop guard above counts them all the same).
-    conn = s.connection()
-    conn.execute(_INSERT_OUTBOX, envelopes(out | {"author": author}, passed))
-    if msg is not None:
-        conn.execute(_INSERT_MESSAGE, msg)
+    support = support_context(app)
+    tctx = ticket_context(app, ticket) if ticket is not None else None
+    rendered = render_mail(app, template, support, tctx, context, recipient_name)
+    out, msg = build_mail(app, letter, rendered, now=now, team_name=support["team_name"])
+    _insert(s, envelopes(out | {"author": author}, passed), msg)
     return Queued(out["message_id"])
+
+
+def _insert(s: Session, outbox: list[dict[str, Any]], message: dict[str, Any] | None) -> None:
+    """Core INSERTs on the session's connection: no unit-of-work flush for rows nothing in
+    this unit of work changes again (the loop guards count them all the same)."""
+    conn = s.connection()
+    conn.execute(_INSERT_OUTBOX, outbox)
+    if message is not None:
+        conn.execute(_INSERT_MESSAGE, message)
 
 
 def _copied(
     s: Session, ticket: Ticket | None, template: str, to: str, cc: Sequence[tuple[str, str]] | None
 ) -> list[tuple[str, str]]:
+    """Who is copied: a ticket's public mail (`recipients.PARTICIPANT_MAIL`) also goes to
+    the ticket's participants in Cc, `cc` as (name, address) when the caller knows them (the
+    ingest path just wrote them), else looked up."""
     if ticket is None or template not in PARTICIPANT_MAIL:
         return []
     mailed_now = mailed(s, ticket.number) if cc is None else cc
     return copies(template, to, (ticket.requester.name, ticket.requester.email), mailed_now)
 
 
-def _stopped(
+def _passes(
     s: Session,
     app: App,
     template: str,
@@ -285,22 +241,28 @@ def _stopped(
     number: int | None,
     *,
     automatic: bool,
-) -> str | None:
-    """Why `to` must not get this mail (recorded as a `notice_suppressed` event), or None."""
+) -> bool:
+    """Whether `to` may get this mail; if not, a `notice_suppressed` event says why."""
     why = refused_recipient(app, to, template)
     if why is None and automatic and to not in app.staff_addresses:
-        why = _blocked(s, app, to, template, now)
+        why = blocked(s, app, to, template, now)
     if why:
-        event = {
-            "ticket_number": number,
-            "contact_id": None,
-            "at": now,
-            "kind": "notice_suppressed",
-            "actor": "system",
-            "detail": suppressed_detail(template, to, why),
-        }
-        s.connection().execute(_INSERT_EVENT, event)
-    return why
+        s.connection().execute(_INSERT_EVENT, suppressed_event(number, to, template, why, now))
+    return why is None
+
+
+def _references(
+    s: Session, number: int | None, given: Sequence[str] | None, in_reply_to: str | None
+) -> list[str]:
+    """The References of a mail: the caller's, else the ticket's public thread, else the
+    mail it answers; always ending with the mail it answers."""
+    if given is not None:
+        refs = list(given)
+    else:
+        refs = thread_ids(s, number) if number else ([in_reply_to] if in_reply_to else [])
+    if in_reply_to and in_reply_to not in refs:
+        refs.append(in_reply_to)
+    return refs
 
 
 def envelopes(out: dict[str, Any], recipients: Sequence[str]) -> list[dict[str, Any]]:
@@ -326,69 +288,58 @@ def render_mail(
 
 
 def build_mail(
-    app: App,
-    *,
-    rendered: Rendered,
-    template: str,
-    to: str,
-    now: datetime,
-    number: int | None,
-    team_name: str,
-    automatic: bool,
-    auto_submitted: str,
-    in_reply_to: str | None,
-    references: Sequence[str],
-    reply_to: str | None,
-    kind: str,
-    attachments: Sequence[tuple[str, str, bytes]],
-    record: bool,
-    to_name: str = "",
-    cc: Sequence[tuple[str, str]] = (),
+    app: App, letter: Letter, rendered: Rendered, *, now: datetime, team_name: str
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Compose one rendered mail past its loop guards: its outbox row and, when recorded on
     the ticket, its message row, as column values (no database work here)."""
-    message_id = app.new_message_id(number)
+    message_id = app.new_message_id(letter.number)
     raw = compose(
         from_addr=app.cfg.support.address,
         from_name=team_name,
-        to=to,
-        to_name=to_name,
-        cc=cc,
+        to=letter.to,
+        to_name=letter.to_name,
+        cc=letter.cc,
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,
         message_id=message_id,
         date=now,
         loop_address=app.cfg.support.address,
-        auto_submitted=auto_submitted if automatic else None,
-        in_reply_to=in_reply_to,
-        references=references,
-        reply_to=reply_to,
-        attachments=attachments,
+        auto_submitted=letter.auto_submitted if letter.automatic else None,
+        in_reply_to=letter.in_reply_to,
+        references=letter.references,
+        reply_to=letter.reply_to,
+        attachments=letter.attachments,
     )
     out = {
         "created_at": now,
         "due_at": now,
-        "ticket_number": number,
-        "template": template,
-        "automatic": automatic,
-        "to_addr": to,
+        "ticket_number": letter.number,
+        "template": letter.template,
+        "automatic": letter.automatic,
+        "to_addr": letter.to,
         "message_id": message_id,
         "raw": raw,
     }
-    if not record:
+    if not letter.record:
         return out, None
-    msg = {
-        "ticket_number": number,
+    return out, _message_row(app, letter, rendered, message_id, now)
+
+
+def _message_row(
+    app: App, letter: Letter, rendered: Rendered, message_id: str, now: datetime
+) -> dict[str, Any]:
+    """The ticket's record of a mail it sent (public unless an internal note)."""
+    return {
+        "ticket_number": letter.number,
         "direction": "out",
-        "kind": kind,
+        "kind": letter.kind,
         "from_addr": app.cfg.support.address,
-        "to_addrs": ", ".join([to, *(a for _, a in cc)]),
+        "to_addrs": ", ".join([letter.to, *(a for _, a in letter.cc)]),
         "subject": rendered.subject,
         "message_id": message_id,
         "at": now,
         "body": rendered.text,
         "full_text": rendered.text,
-        "public": kind != "note",
+        "public": letter.kind != "note",
     }
-    return out, msg
