@@ -30,11 +30,7 @@ class App:
     def __init__(self, cfg: Config, db: Database | None = None) -> None:
         self.cfg = cfg
         self.db = db or Database(cfg.database.url)
-        c = cfg.calendar
-        self.calendar = BusinessCalendar(
-            c.timezone, c.open, c.close, c.workdays, c.holidays_country or None, c.extra_holidays
-        )
-        self.calendar_24x7 = BusinessCalendar.always(c.timezone)
+        self.set_calendars()
         # Called with every inbound Outcome (metrics, waking the sender); never raise.
         self.outcome_listeners: list[Callable[[Outcome], None]] = []
         # Called with each message's outcome and timings (the metrics' histograms).
@@ -70,6 +66,11 @@ class App:
         """Active agents' ids by address (agents come from config; filled by sync_agents)."""
         with self.db.transaction() as s:
             return {a.email: a.id for a in s.scalars(select(Agent).where(Agent.active.is_(True)))}
+
+    def set_calendars(self) -> None:
+        """The business calendar and its 24x7 twin from `[calendar]` (again after SIGHUP)."""
+        self.calendar = self.cfg.calendar.business_calendar()
+        self.calendar_24x7 = BusinessCalendar.always(self.cfg.calendar.timezone)
 
     def calendar_for(self, policy: str) -> BusinessCalendar:
         """The SLA calendar of a customer's policy (P9: 7x24 counts wall-clock hours)."""

@@ -105,6 +105,18 @@ class CalendarConfig:
     holidays_country: str = "MX"
     extra_holidays: list[date] = field(default_factory=list)
 
+    def business_calendar(self) -> BusinessCalendar:
+        """The support's open hours as a calendar (P9), built here only: at start, on
+        SIGHUP and when the config is validated (where a bad value raises ValueError)."""
+        return BusinessCalendar(
+            self.timezone,
+            self.open,
+            self.close,
+            self.workdays,
+            self.holidays_country or None,
+            self.extra_holidays,
+        )
+
 
 @dataclass
 class TimersConfig:
@@ -314,11 +326,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{f}: unknown key [sla] {sorted(unknown)[0]!r}")
     for key in SLA_TABLES:
         _validate_sla_table(cfg.sla.get(key, {}), f"{f}: sla.{key}")
-    c = cfg.calendar
     try:
-        BusinessCalendar(
-            c.timezone, c.open, c.close, c.workdays, c.holidays_country or None, c.extra_holidays
-        )
+        cfg.calendar.business_calendar()
     except (ValueError, KeyError, NotImplementedError) as exc:
         raise ConfigError(f"{f}: [calendar] {exc}") from None
     for i, agent in enumerate(cfg.agents):

@@ -28,8 +28,7 @@ from maildesk import logs
 from maildesk.allocator import return_large_buffers
 from maildesk.channels.imap import ImapConsumer, ImapSettings
 from maildesk.channels.smtp_listener import ListenerThread
-from maildesk.config import Config, load_config, read_secret
-from maildesk.domain.calendar import BusinessCalendar
+from maildesk.config import load_config, read_secret
 from maildesk.errors import ConfigError, MaildeskError, TemporaryFailure
 from maildesk.locks import MailboxLock, exclusive, mailbox_lock
 from maildesk.metrics import Metrics, MetricsServer
@@ -476,7 +475,7 @@ class Daemon:
                 vars(self.app).pop("templates", None)  # cached_property: rebuilt on next use
                 _ = self.app.templates
             if "calendar" in changed:
-                self._rebuild_calendar(cfg)
+                self.app.set_calendars()
             if "logging" in changed:
                 logs.apply(cfg.logging.format, cfg.logging.level)
         except (MaildeskError, ValueError) as exc:
@@ -498,13 +497,6 @@ class Daemon:
         applied = ["templates (files)", *changed]
         log.info("reload: applied %s (agents: %d)", ", ".join(applied), len(cfg.agents))
         return applied
-
-    def _rebuild_calendar(self, cfg: Config) -> None:
-        c = cfg.calendar
-        self.app.calendar = BusinessCalendar(
-            c.timezone, c.open, c.close, c.workdays, c.holidays_country or None, c.extra_holidays
-        )
-        self.app.calendar_24x7 = BusinessCalendar.always(c.timezone)
 
     # -- metrics -------------------------------------------------------------------------
     def gauges(self) -> dict[str, float | None]:
