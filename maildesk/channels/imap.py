@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import ssl
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from maildesk.backoff import Backoff
 from maildesk.channels.imap_probe import UidNextProbe
 from maildesk.errors import TemporaryFailure
 from maildesk.pipeline.outcome import Outcome
@@ -124,7 +124,7 @@ class ImapConsumer:
         self._can_idle = False
         self._can_move = False
         self._can_uidplus = False
-        self._attempt = 0
+        self._retry = Backoff(settings.backoff_initial, settings.backoff_max)
         self._stop = threading.Event()
         # The next UID this consumer expects (from SELECT, then past every UID searched);
         # the probe compares it with the folder's UIDNEXT once IDLE has begun.
@@ -358,7 +358,7 @@ class ImapConsumer:
             while not stop.is_set():
                 try:
                     self.run_once()
-                    self._attempt = 0
+                    self._retry.reset()
                     self._wait_for_mail(stop)
                 except TemporaryFailure as exc:
                     # The connection is fine; the pipeline (database) is not.
@@ -376,10 +376,7 @@ class ImapConsumer:
 
     def _backoff(self, stop: threading.Event, why: str) -> None:
         """Capped exponential backoff (1 s doubling to 60 s) with jitter, stop-aware."""
-        s = self.settings
-        delay = min(s.backoff_max, s.backoff_initial * 2**self._attempt)
-        self._attempt += 1
-        delay *= random.uniform(0.5, 1.0)  # jitter: instances do not retry in lockstep
+        delay = self._retry.next_delay()
         self._set_state("backoff", why)
         self.log.debug("imap: retry in %.1f s (%s)", delay, why)
         stop.wait(delay)
