@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import smtplib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from imapclient import IMAPClient
 from maildesk.app import App
 from maildesk.config import Config, config_from_dict, load_config, read_secret, read_toml
 from maildesk.errors import ConfigError, MaildeskError
+from maildesk.outbound.sender import SmtpTransport, TransportUnavailable
 from maildesk.outbound.templates import Templates
 from maildesk.store.db import describe
 
@@ -254,32 +254,22 @@ def _imap(cfg: Config, report: Report) -> None:
 
 
 def _outbound(app: App, report: Report) -> None:
+    """The SMTP server answers and accepts our login, through the sender's own connect."""
     o = app.cfg.outbound
     if o.mode != "smtp":
         report.ok("outbound", f"maildir {app.outbox_dir}")
         return
     where = f"{o.host}:{o.port}"
-    conn: smtplib.SMTP | None = None
+    transport = SmtpTransport(app, timeout=TIMEOUT)
     try:
-        ctx = ssl.create_default_context()
-        conn = (
-            smtplib.SMTP_SSL(o.host, o.port, timeout=TIMEOUT, context=ctx)
-            if o.ssl
-            else smtplib.SMTP(o.host, o.port, timeout=TIMEOUT)
-        )
-        if o.starttls and not o.ssl:
-            conn.starttls(context=ctx)
-        if o.username:
-            conn.login(o.username, read_secret(app.cfg, o.password_file, "outbound.password_file"))
-        conn.quit()
-        conn = None
-    except ConfigError:
-        report.fail("smtp", f"{where}: not tried, its password file cannot be read")
-        return
-    except (OSError, smtplib.SMTPException) as exc:
-        report.fail("smtp", f"{where}: {human(exc)}")
+        transport.connect()
+    except TransportUnavailable as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ConfigError):
+            report.fail("smtp", f"{where}: not tried, its password file cannot be read")
+        else:
+            report.fail("smtp", f"{where}: {human(cause or exc)}")
         return
     finally:
-        if conn is not None:
-            conn.close()
+        transport.close()
     report.ok("smtp", where)

@@ -13,9 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import random
 import signal
-import smtplib
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from sqlalchemy import select
 
 from maildesk import logs
 from maildesk.allocator import return_large_buffers
+from maildesk.backoff import Backoff
 from maildesk.channels.imap import ImapConsumer, ImapSettings
 from maildesk.channels.smtp_listener import ListenerThread
 from maildesk.config import load_config, read_secret
@@ -33,7 +32,7 @@ from maildesk.errors import ConfigError, MaildeskError, TemporaryFailure
 from maildesk.locks import MailboxLock, exclusive, mailbox_lock
 from maildesk.metrics import Metrics, MetricsServer
 from maildesk.notify import notify, watchdog_interval
-from maildesk.outbound.sender import SmtpTransport, flush, pending_count
+from maildesk.outbound.sender import SmtpTransport, TransportUnavailable, flush, pending_count
 from maildesk.pipeline.accept import accept, accept_batch, quarantine
 from maildesk.pipeline.outcome import Outcome
 from maildesk.report import digest
@@ -63,10 +62,6 @@ RELOADABLE = (
     "calendar",
 )
 RESTART_ONLY = ("database", "inbound", "outbound", "metrics", "security")
-
-
-class SmtpUnavailable(Exception):
-    """The outbound SMTP server cannot be reached: wait, without spending rows' attempts."""
 
 
 class Daemon:
@@ -317,7 +312,7 @@ class Daemon:
     def _sender_loop(self) -> None:
         """Flush whenever a row is due. A failed connection to the SMTP server is the
         server's problem, not the messages': back off here without touching the rows."""
-        attempt = 0
+        retry = Backoff(self.outbox_backoff_initial, self.outbox_backoff_max)
         down_since: float | None = None
         while not self.stop_event.is_set():
             wait = self.outbox_poll_seconds
@@ -329,25 +324,19 @@ class Daemon:
                         "outbox: smtp reachable again after %.0f s", time.monotonic() - down_since
                     )
                     down_since = None
-                attempt = 0
-            except (SmtpUnavailable, TemporaryFailure) as exc:
+                retry.reset()
+            except (TransportUnavailable, TemporaryFailure) as exc:
                 if down_since is None:
                     down_since = time.monotonic()
                     log.warning("outbox: %s; retrying with backoff", exc)
                 else:
                     log.debug("outbox: still unavailable: %s", exc)
-                wait = self._backoff(attempt)
-                attempt += 1
+                wait = retry.next_delay()
             except Exception:
                 log.exception("outbox: unexpected error")
-                wait = self._backoff(attempt)
-                attempt += 1
+                wait = retry.next_delay()
             self._sender_wake.wait(wait)
             self._sender_wake.clear()
-
-    def _backoff(self, attempt: int) -> float:
-        delay = min(self.outbox_backoff_max, self.outbox_backoff_initial * 2**attempt)
-        return delay * random.uniform(0.5, 1.0)
 
     def _outbox_due(self) -> bool:
         """One indexed probe (ix_outbox_due) so an idle daemon costs next to nothing."""
@@ -364,13 +353,9 @@ class Daemon:
         transport = None
         if self.app.cfg.outbound.mode == "smtp":
             transport = SmtpTransport(self.app)
-            try:
-                # Connect before claiming rows: an unreachable server must not cost every
-                # due message one of its `max_attempts`.
-                transport.conn = transport._connect()
-            except (OSError, smtplib.SMTPException) as exc:
-                o = self.app.cfg.outbound
-                raise SmtpUnavailable(f"smtp {o.host}:{o.port}: {exc}") from exc
+            # Connect before claiming rows: an unreachable server must not cost every due
+            # message one of its `max_attempts` (TransportUnavailable: the loop backs off).
+            transport.connect()
         try:
             report = flush(self.app, transport=transport)
         finally:

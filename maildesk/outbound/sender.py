@@ -95,9 +95,18 @@ class SmtpTransport:
     the contract, so operators trust a private CA through the system store.
     """
 
-    def __init__(self, app: App, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """`timeout`: seconds per socket operation, `outbound.timeout` unless given (`maildesk
+        check` waits less)."""
         self.app = app
         self.ssl_context = ssl_context
+        self.timeout = timeout or app.cfg.outbound.timeout
         self.conn: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
@@ -106,9 +115,9 @@ class SmtpTransport:
         conn: smtplib.SMTP | None = None
         try:
             if o.ssl:
-                conn = smtplib.SMTP_SSL(o.host, o.port, timeout=o.timeout, context=ctx)
+                conn = smtplib.SMTP_SSL(o.host, o.port, timeout=self.timeout, context=ctx)
             else:
-                conn = smtplib.SMTP(o.host, o.port, timeout=o.timeout)
+                conn = smtplib.SMTP(o.host, o.port, timeout=self.timeout)
                 if o.starttls:
                     conn.starttls(context=ctx)
             if o.username:
