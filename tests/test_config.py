@@ -57,6 +57,10 @@ def test_lookup_env_then_local_file(tmp_path, monkeypatch) -> None:
         ({"agents": [{"email": "a@b.example", "skills": ["magic"]}]}, "agents[0].skills"),
         ({"escalation": {"warn_at": 1.5}}, "escalation.warn_at"),
         (
+            {"limits": {"attachments_per_mail_bytes": -1}},
+            "limits.attachments_per_mail_bytes must be 0 or more",
+        ),
+        (
             {"inbound": {"mode": "imap", "imap": {"password_file": "/nonexistent/x"}}},
             "inbound.imap.password_file: no such file",
         ),
