@@ -21,8 +21,8 @@ from imapclient import IMAPClient
 from maildesk.app import App
 from maildesk.config import Config, config_from_dict, load_config, read_secret, read_toml
 from maildesk.errors import ConfigError, MaildeskError
-from maildesk.outbound.sender import SmtpTransport, TransportUnavailable
 from maildesk.outbound.templates import Templates
+from maildesk.outbound.transports import SmtpTransport, TransportUnavailable
 from maildesk.store.db import describe
 
 Out = Callable[[bool | None, str, str], str]

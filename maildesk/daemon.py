@@ -32,7 +32,8 @@ from maildesk.errors import ConfigError, MaildeskError, TemporaryFailure
 from maildesk.locks import MailboxLock, exclusive, mailbox_lock
 from maildesk.metrics import Metrics, MetricsServer
 from maildesk.notify import notify, watchdog_interval
-from maildesk.outbound.sender import SmtpTransport, TransportUnavailable, flush, pending_count
+from maildesk.outbound.sender import flush, pending_count
+from maildesk.outbound.transports import SmtpTransport, TransportUnavailable
 from maildesk.pipeline.accept import accept, accept_batch, quarantine
 from maildesk.pipeline.outcome import Outcome
 from maildesk.report import digest

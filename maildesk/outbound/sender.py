@@ -8,29 +8,27 @@ freed at once (PostgreSQL row locks; on SQLite the claiming process written on t
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import mailbox
-import os
 import smtplib
-import socket
-import ssl
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from maildesk.config import read_secret
-from maildesk.errors import ConfigError, TemporaryFailure
+from maildesk.errors import TemporaryFailure
 from maildesk.mail.verp import return_path
 from maildesk.outbound.claims import claim, due_rows, release
 from maildesk.outbound.notices import queue_mail
+from maildesk.outbound.transports import (
+    PermanentError,
+    Transport,
+    TransportUnavailable,
+    make_transport,
+)
 from maildesk.store.models import Outbox, Ticket
 
 if TYPE_CHECKING:
@@ -39,141 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("maildesk.outbox")
 BACKOFF_BASE = 30.0  # seconds; doubles per attempt
 BACKOFF_CAP = 3600.0
-
-
-class PermanentError(Exception):
-    """The peer refused for good (5xx): retrying cannot help."""
-
-
-class TransportUnavailable(ConnectionError):
-    """No session at all (connect, TLS or login failed): stop this batch, retry later.
-
-    An OSError, so callers that catch network errors around `connect()` keep working."""
-
-
-class Transport(Protocol):
-    def send(self, sender: str, rcpt: str, raw: bytes) -> None: ...
-    def close(self) -> None: ...
-
-
-class MaildirTransport:
-    """Embedded default: each mail becomes a file in ./outbox/new (tmp then rename).
-
-    `mailbox.Maildir` makes the folders (0700) but creates files by the umask (0644 under
-    the usual 022), so the file is written here, 0600: it holds a customer's mail."""
-
-    def __init__(self, path: str) -> None:
-        self.box = mailbox.Maildir(path, create=True)
-        self.path = Path(path)
-        self.count = 0
-
-    def send(self, sender: str, rcpt: str, raw: bytes) -> None:
-        self.count += 1
-        name = f"{time.time():.6f}.P{os.getpid()}T{threading.get_ident()}Q{self.count}."
-        name += socket.gethostname().replace("/", "_").replace(":", "_")
-        tmp = self.path / "tmp" / name
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, self.path / "new" / name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-
-    def close(self) -> None:
-        self.box.close()
-
-
-class SmtpTransport:
-    """One SMTP session per flush: implicit TLS or STARTTLS, AUTH with a password file.
-
-    `ssl_context` replaces the system trust store (tests with a private CA); config keys stay
-    the contract, so operators trust a private CA through the system store.
-    """
-
-    def __init__(
-        self,
-        app: App,
-        ssl_context: ssl.SSLContext | None = None,
-        *,
-        timeout: float | None = None,
-    ) -> None:
-        """`timeout`: seconds per socket operation, `outbound.timeout` unless given (`maildesk
-        check` waits less)."""
-        self.app = app
-        self.ssl_context = ssl_context
-        self.timeout = timeout or app.cfg.outbound.timeout
-        self.conn: smtplib.SMTP | None = None
-
-    def _connect(self) -> smtplib.SMTP:
-        o = self.app.cfg.outbound
-        ctx = self.ssl_context or ssl.create_default_context()
-        conn: smtplib.SMTP | None = None
-        try:
-            if o.ssl:
-                conn = smtplib.SMTP_SSL(o.host, o.port, timeout=self.timeout, context=ctx)
-            else:
-                conn = smtplib.SMTP(o.host, o.port, timeout=self.timeout)
-                if o.starttls:
-                    conn.starttls(context=ctx)
-            if o.username:
-                password = read_secret(self.app.cfg, o.password_file, "outbound.password_file")
-                conn.login(o.username, password)
-            return conn
-        except (smtplib.SMTPException, OSError, ConfigError) as exc:
-            if conn is not None:
-                with contextlib.suppress(smtplib.SMTPException, OSError):
-                    conn.close()
-            raise TransportUnavailable(
-                f"smtp {o.host}:{o.port}: {type(exc).__name__}: {exc}"
-            ) from exc
-
-    def connect(self) -> None:
-        """Open the session now (before claiming rows: a dead server costs no attempts)."""
-        if self.conn is None:
-            self.conn = self._connect()
-
-    def send(self, sender: str, rcpt: str, raw: bytes) -> None:
-        self.connect()
-        assert self.conn is not None
-        try:
-            self.conn.sendmail(sender, [rcpt], raw)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code = next(iter(exc.recipients.values()))[0]
-            if 500 <= code < 600:
-                raise PermanentError(f"{code} {exc.recipients}") from exc
-            raise
-        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
-            if 500 <= exc.smtp_code < 600:
-                raise PermanentError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
-            raise
-        except (smtplib.SMTPException, OSError):
-            # Disconnect, timeout mid-DATA, protocol error: the session state is unknown,
-            # so the next message starts a new one.
-            self._drop()
-            raise
-
-    def _drop(self) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self.conn.close()
-            self.conn = None
-
-    def close(self) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self.conn.quit()
-            self._drop()
-
-
-def make_transport(app: App) -> Transport:
-    if app.cfg.outbound.mode == "maildir":
-        return MaildirTransport(str(app.outbox_dir))
-    return SmtpTransport(app)
 
 
 @dataclass

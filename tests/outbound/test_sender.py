@@ -22,7 +22,8 @@ from sqlalchemy import select
 from maildesk.app import App
 from maildesk.mail.verp import return_path
 from maildesk.outbound.claims import LEASE, claim
-from maildesk.outbound.sender import SmtpTransport, backoff, flush
+from maildesk.outbound.sender import backoff, flush
+from maildesk.outbound.transports import SmtpTransport
 from maildesk.store.models import Outbox
 from tests.conftest import NOW, outbox
 from tests.servers.dovecot import free_port
