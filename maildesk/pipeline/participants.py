@@ -81,8 +81,11 @@ def _events(u: Unit, t: Ticket, changes: list[Entry], *, via: str) -> None:
 
 
 def inherit(u: Unit, t: Ticket, previous: int) -> None:
-    """P11: the new ticket keeps the closed one's participants (the same colleagues were
-    following the problem that came back)."""
+    """Ticket `t` takes the participants of ticket `previous` it does not have yet, with an
+    event. P11: a follow-up ticket keeps the closed one's colleagues (they were following
+    the problem that came back). `#merge N` (SPEC §10) calls it as `inherit(u, N's ticket,
+    merged number)` before closing the merged ticket, so everyone copied on either ticket
+    follows the one that goes on; the merged ticket's rows stay as its history."""
     added = carry_over(u.s, previous, t.number, u.now, "system")
     if added:
         u.s.connection().execute(

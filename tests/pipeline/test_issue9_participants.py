@@ -365,3 +365,52 @@ def test_issue9_outbox_rows_share_the_mail(app: App) -> None:
     assert rows[0].raw == rows[1].raw and rows[0].message_id == rows[1].message_id
     with app.db.transaction() as s:
         assert s.scalar(select(Outbox.id).where(Outbox.to_addr == STRANGER)) is None
+
+
+def test_issue9_bounce_of_a_colleagues_copy_suppresses_only_the_colleague(app: App) -> None:
+    """The copies share one Message-ID: a permanent DSN for Luis's copy (R2) stops automatic
+    mail to Luis; Ana still gets the ticket's mail, named alone."""
+    number = _open(app, cc=LUIS)
+    (ack_id,) = {r.message_id for r in outbox(app, "acknowledgement")}
+    dsn = _dsn(ack_id, LUIS)
+    assert accept(app, dsn, "smtp:127.0.0.1", LATER).ticket_number == number
+    with app.db.transaction() as s:
+        suppressed = dict(s.execute(select(Contact.email, Contact.suppressed_until)).all())
+    assert suppressed[LUIS] is not None and suppressed[ANA] is None
+    _agent_answers(app, number, "#resolve\nQuedó resuelto.", when=LATER + timedelta(hours=1))
+    # The relayed answer is a person's mail (no loop guard, SPEC §7); the notice is automatic.
+    assert [r.to_addr for r in outbox(app, "resolved")] == [ANA]
+    assert LUIS not in outbox(app, "resolved")[0].raw.decode()
+
+
+def _dsn(original_id: str, recipient: str) -> bytes:
+    return f"""From: MAILER-DAEMON@mx.acme.example
+To: {SUPPORT}
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <bounce-{original_id[:12]}@mx.acme.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain
+
+The mail could not be delivered.
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.acme.example
+
+Final-Recipient: rfc822; {recipient}
+Action: failed
+Status: 5.1.1
+
+--B
+Content-Type: text/rfc822-headers
+
+Message-ID: <{original_id}>
+To: {ANA}
+Cc: {recipient}
+Subject: [BITAM #1] El reporte de ventas no carga
+
+--B--
+""".encode()
