@@ -130,9 +130,10 @@ def _bounce_details(msg: Inbound) -> tuple[tuple[str, ...], bool, tuple[str, ...
                 rcpt = _recipient(fields.get("final-recipient") or fields.get("original-recipient"))
                 if not rcpt:
                     continue
+                # Permanent means a 5.x.x status (SPEC §10): "Action: failed" with a 4.x.x
+                # status is a server giving up on a transient error, not a dead address.
                 status = _STATUS.search(fields.get("status", ""))
-                failed = fields.get("action", "").strip().lower() == "failed"
-                if failed or (status and status.group(1) == "5"):
+                if status and status.group(1) == "5":
                     permanent_rcpts.append(rcpt)
                 else:
                     other_rcpts.append(rcpt)

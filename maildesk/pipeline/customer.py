@@ -38,39 +38,62 @@ def ignore(u: Unit, ticket: Ticket | None) -> Outcome:
 
 
 def bounce(u: Unit, ticket: Ticket | None) -> Outcome:
-    """R2: the bounce is kept on the ticket of the mail that bounced; a permanent one
-    suppresses automatic mail to the failed addresses for `bounce_suppress_days`."""
+    """R2: the bounce is kept on the ticket of the mail that bounced. Only a permanent
+    (5.x.x) failure of the address that mail was sent to suppresses automatic mail to it,
+    for `bounce_suppress_days` (SPEC §10): a report naming any other address is recorded,
+    never obeyed, so a forged bounce cannot silence another customer."""
     assert ticket is not None  # R2 found it
-    s, cls, now = u.s, u.cls, u.now
+    row = u.facts.bounced_row
+    target = _failed_address(u)
     store_message(u, ticket, "notice", public=False)
     add_event(
-        s,
+        u.s,
         ticket,
-        now,
+        u.now,
         "bounce",
         u.msg.from_addr,
-        permanent=cls.bounce_permanent,
-        recipients=list(cls.bounce_recipients),
+        permanent=target is not None,
+        recipients=list(u.cls.bounce_recipients),
+        outbox_id=row.id if row else None,
+        via=row.via if row else "references",
     )
-    if cls.bounce_permanent:
-        _suppress(u, ticket)
+    if target is not None:
+        _suppress(u, target, ticket)
     return Outcome(Kind.FOLLOWED_UP, "bounce", ticket.number)
 
 
-def _suppress(u: Unit, ticket: Ticket) -> None:
+def _failed_address(u: Unit) -> str | None:
+    """The address to suppress: the bounced row's recipient, when the report says it failed
+    for good. Through its signed return path the row is certain (any permanent failure in
+    the report counts: a forwarder may name the final address); through a quoted Message-ID
+    the report must name the row's own recipient."""
+    row, cls = u.facts.bounced_row, u.cls
+    if row is None or not cls.bounce_permanent:
+        return None
+    address = row.to_addr.strip().lower()
+    if row.via == "return_path" or address in (r.lower() for r in cls.bounce_recipients):
+        return address
+    return None
+
+
+def _suppress(u: Unit, address: str, bounced_on: Ticket) -> None:
+    """Suppress one contact; the event goes on the contact, on the ticket of the mail that
+    bounced and on the contact's other tickets still open, where agents look."""
+    contact = u.s.scalar(select(Contact).where(Contact.email == address))
+    if contact is None:
+        return
     days = u.app.cfg.timers.bounce_suppress_days
-    for address in u.cls.bounce_recipients:
-        contact = u.s.scalar(select(Contact).where(Contact.email == address.lower()))
-        if contact is not None:
-            contact.suppressed_until = u.now + timedelta(days=days)
-            insert_event(
-                u.s,
-                ticket.number,
-                u.now,
-                "contact_suppressed",
-                detail={"until": contact.suppressed_until.isoformat(), "days": days},
-                contact_id=contact.id,
-            )
+    contact.suppressed_until = u.now + timedelta(days=days)
+    detail = {"until": contact.suppressed_until.isoformat(), "days": days, "address": address}
+    numbers = [bounced_on.number] + [
+        n
+        for n in u.s.scalars(
+            select(Ticket.number).where(Ticket.requester_id == contact.id, Ticket.state != "closed")
+        )
+        if n != bounced_on.number
+    ]
+    for number in numbers:
+        insert_event(u.s, number, u.now, "contact_suppressed", detail=detail, contact_id=contact.id)
 
 
 def auto_reply(u: Unit, ticket: Ticket | None) -> Outcome:

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from maildesk.mail.classify import Classification
+from maildesk.mail.classify import Classification, MailKind
 from maildesk.mail.inbound import Inbound
 from maildesk.mail.refs import plus_address_number, subject_ticket_number
-from maildesk.pipeline.route import Facts, SenderFacts, TicketRef
-from maildesk.store.models import Contact, Customer, Inbox, Message, Ticket
+from maildesk.mail.verp import bounced_row as verp_row
+from maildesk.pipeline.route import BouncedRow, Facts, SenderFacts, TicketRef
+from maildesk.store.models import Contact, Customer, Inbox, Message, Outbox, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -36,6 +37,28 @@ _TICKET_REF = select(Ticket.customer_id, Ticket.state).where(Ticket.number == bi
 _STORED_IDS = select(Message.message_id, Message.ticket_number).where(
     Message.message_id.in_(bindparam("ids", expanding=True)), Message.ticket_number.is_not(None)
 )
+
+
+_OUTBOX_ROW = select(Outbox.id, Outbox.to_addr, Outbox.ticket_number)
+
+
+def bounced_row(s: Session, app: App, msg: Inbound, cls: Classification) -> BouncedRow | None:
+    """R2: the outbox row a bounce is about. First a return path of ours it was sent to (a
+    signed one names its row: mail/verp.py), then one of our Message-IDs it quotes."""
+    secret, support = app.secret, app.cfg.support.address
+    for address in msg.recipients:
+        row_id = verp_row(secret, support, address)
+        if row_id is not None:
+            found = s.execute(_OUTBOX_ROW.where(Outbox.id == row_id)).first()
+            if found is not None:
+                return BouncedRow(found[0], found[1], found[2], "return_path")
+    for mid in cls.bounced_message_ids:
+        if app.our_ticket_ref(mid) is None:
+            continue  # only our own (HMAC-signed) Message-IDs name a row of ours
+        found = s.execute(_OUTBOX_ROW.where(Outbox.message_id == mid).limit(1)).first()
+        if found is not None:
+            return BouncedRow(found[0], found[1], found[2], "message_id")
+    return None
 
 
 def find_sender(s: Session, app: App, address: str) -> SenderFacts:
@@ -113,7 +136,10 @@ def gather(
     duplicate = s.connection().scalar(_DUPLICATE, {"key": message_key(msg)})
     sender = find_sender(s, app, msg.from_addr)
     bounced = None
-    if cls.bounced_message_ids:
+    row = bounced_row(s, app, msg, cls) if cls.kind is MailKind.BOUNCE else None
+    if row is not None:  # the bounce is about that row: nothing else it quotes counts
+        bounced = _ticket_ref(s, row.ticket_number, row.via) if row.ticket_number else None
+    elif cls.bounced_message_ids:
         number = ticket_from_ids(s, app, tuple(cls.bounced_message_ids))
         bounced = _ticket_ref(s, number, "references") if number else None
     return Facts(
@@ -123,4 +149,5 @@ def gather(
         bounced_ticket=bounced,
         today=now.astimezone(app.calendar.tz).date(),
         too_large=too_large,
+        bounced_row=row,
     )

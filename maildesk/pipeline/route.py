@@ -48,6 +48,17 @@ class TicketRef:
 
 
 @dataclass(frozen=True)
+class BouncedRow:
+    """R2: the outbox row a bounce is about, and how we know (its return path, signed, or a
+    Message-ID the report quotes)."""
+
+    id: int
+    to_addr: str
+    ticket_number: int | None
+    via: str  # return_path | message_id
+
+
+@dataclass(frozen=True)
 class Facts:
     duplicate: bool
     sender: SenderFacts
@@ -55,6 +66,7 @@ class Facts:
     bounced_ticket: TicketRef | None  # R2: the ticket of the mail that bounced
     today: date  # in the support timezone, for P1
     too_large: bool = False
+    bounced_row: BouncedRow | None = None  # R2: the outbox row that bounced
 
 
 @dataclass(frozen=True)
