@@ -52,11 +52,15 @@ def bounced_row(s: Session, app: App, msg: Inbound, cls: Classification) -> Boun
             found = s.execute(_OUTBOX_ROW.where(Outbox.id == row_id)).first()
             if found is not None:
                 return BouncedRow(found[0], found[1], found[2], "return_path")
+    named = {r.lower() for r in cls.bounce_recipients}
     for mid in cls.bounced_message_ids:
         if app.our_ticket_ref(mid) is None:
             continue  # only our own (HMAC-signed) Message-IDs name a row of ours
-        found = s.execute(_OUTBOX_ROW.where(Outbox.message_id == mid).limit(1)).first()
-        if found is not None:
+        # One mail to a requester and colleagues is one row per recipient, one Message-ID:
+        # the row is the copy sent to the address the report names, if it names one of them.
+        rows = s.execute(_OUTBOX_ROW.where(Outbox.message_id == mid).order_by(Outbox.id)).all()
+        if rows:
+            found = next((r for r in rows if r[1].strip().lower() in named), rows[0])
             return BouncedRow(found[0], found[1], found[2], "message_id")
     return None
 
