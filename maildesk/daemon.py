@@ -34,8 +34,9 @@ from maildesk.metrics import Metrics, MetricsServer
 from maildesk.notify import notify, watchdog_interval
 from maildesk.outbound.sender import flush, pending_count
 from maildesk.outbound.transports import SmtpTransport, TransportUnavailable
-from maildesk.pipeline.accept import accept, accept_batch, quarantine
+from maildesk.pipeline.accept import accept, accept_batch
 from maildesk.pipeline.outcome import Outcome
+from maildesk.pipeline.quarantine import quarantine
 from maildesk.report import digest
 from maildesk.store.models import Outbox
 from maildesk.timers import run_timers, summary

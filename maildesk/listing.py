@@ -87,7 +87,7 @@ def _conditions(s: Session, f: TicketFilter, agent: Any) -> list[ColumnElement[b
     return where
 
 
-def _query(s: Session, f: TicketFilter) -> Select[Any]:
+def _query(s: Session, f: TicketFilter) -> Select:
     agent = aliased(Agent)
     return (
         select(

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import ssl
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from ssl import SSLContext  # the `ssl` field below hides the module's name
 from typing import Any
 
 from imapclient import IMAPClient
@@ -66,7 +66,7 @@ class ImapSettings:
     batch_bytes: int = 16 * 1024 * 1024  # bodies fetched (and written) together, at most
     idle_renew_seconds: float = 25 * 60  # RFC 2177: servers may drop IDLE after 29 min
     timeout: float = 30
-    ssl_context: ssl.SSLContext | None = None
+    ssl_context: SSLContext | None = None
     retry_seconds: float = 5  # wait before offering a failed message again
     backoff_initial: float = 1.0
     backoff_max: float = 60.0

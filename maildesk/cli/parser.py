@@ -8,6 +8,7 @@ the templates (about 1 s here). The handlers' modules import downward as usual.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -73,7 +74,7 @@ def _ticket_filters(sp: argparse.ArgumentParser) -> None:
     o.add_argument("--json", action="store_true", help="the same as --format json")
 
 
-def _file(action: argparse.Action, kind: dict[str, str] = shtab.FILE) -> None:
+def _file(action: argparse.Action, kind: Mapping[str, object] = shtab.FILE) -> None:
     """Shell completion offers file (or, with shtab.DIRECTORY, folder) names here."""
     action.complete = kind  # type: ignore[attr-defined]
 

@@ -62,7 +62,7 @@ def _print_table(rows: list[dict[str, Any]], tz: tzinfo, now: datetime) -> None:
         shown = [r[c] for c in _TABLE]
         shown[_TABLE.index("assignee")] = r["assignee"] or "-"
         cells.append([*shown, age(r["created_at"], now), _local(due, tz), r["subject"]])
-        styles.append([None] * 8 + ["red" if late and on else None, None])
+        styles.append([*([None] * 8), "red" if late and on else None, None])
     headers = [*_TABLE, "age", "sla due", "subject"]
     limits = {len(headers) - 1: _subject_width(cells, headers)} if is_terminal(sys.stdout) else {}
     table(headers, cells, right=(0, 7), max_width=limits, styles=styles)

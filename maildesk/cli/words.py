@@ -116,9 +116,10 @@ class Words:
         """An ISO string or datetime as a date for people; anything else unchanged."""
         if isinstance(value, str):
             try:
-                value = datetime.fromisoformat(value)
+                parsed = datetime.fromisoformat(value)
             except ValueError:
                 return value
+            value = parsed
         if value is None:
             return "-"
         if value.tzinfo is None:

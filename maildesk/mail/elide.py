@@ -27,6 +27,7 @@ import email.message
 import re
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 MIN_MESSAGE = 1 << 20  # smaller mails are parsed as they are (the scan is not free)
 MIN_RUN = 1 << 16  # shorter runs are not worth a placeholder
@@ -97,9 +98,9 @@ class Elided:
     def restore_tree(self, msg: email.message.Message) -> None:
         """Put the real text back into every payload, preamble and epilogue under `msg`."""
         for part in msg.walk():
-            payload = part._payload  # get_payload() would decode or copy
+            payload = raw_payload(part)
             if isinstance(payload, str) and self.holds(payload):
-                part._payload = self.restore(payload)
+                part.set_payload(self.restore(payload))  # a str, no charset: stored as is
             for attr in ("preamble", "epilogue"):
                 value = getattr(part, attr, None)
                 if isinstance(value, str) and self.holds(value):
@@ -150,3 +151,10 @@ def _after_blank_line(raw: bytes, start: int) -> bool:
 
 def _overlaps(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
     return any(span[0] < end and start < span[1] for start, end in others)
+
+
+def raw_payload(part: email.message.Message) -> Any:
+    """A part's payload as stored: neither decoded nor copied (`get_payload()` would do
+    both, and turn raw 8-bit bytes into U+FFFD). The email package's own attribute, which
+    its type stubs do not declare."""
+    return part._payload  # type: ignore[attr-defined]

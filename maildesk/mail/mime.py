@@ -14,7 +14,7 @@ import re
 
 from maildesk.mail.b64 import decode_base64
 from maildesk.mail.charsets import decode_bytes
-from maildesk.mail.elide import Elided
+from maildesk.mail.elide import Elided, raw_payload
 from maildesk.mail.headers import decode_header_value
 from maildesk.mail.htmltext import html_to_text
 from maildesk.mail.inbound import Attachment
@@ -126,7 +126,7 @@ class Walker:
     def _attach_message(self, part: email.message.Message) -> None:
         payload = part.get_payload()
         data = b""
-        if isinstance(payload, list) and payload:
+        if isinstance(payload, list) and payload and isinstance(payload[0], email.message.Message):
             data = _as_bytes(payload[0], self.elided)
         elif isinstance(payload, str):
             data = _payload_bytes(part, self.elided)
@@ -135,7 +135,8 @@ class Walker:
     def _attach_blocks(self, part: email.message.Message, ctype: str) -> None:
         payload = part.get_payload()
         if isinstance(payload, list):
-            data = b"\n".join(_as_bytes(block, self.elided).lstrip(b"\r\n") for block in payload)
+            blocks = [b for b in payload if isinstance(b, email.message.Message)]
+            data = b"\n".join(_as_bytes(block, self.elided).lstrip(b"\r\n") for block in blocks)
         else:
             data = _payload_bytes(part, self.elided)
         self.attachments.append(Attachment("delivery-status.txt", ctype, data))
@@ -251,7 +252,7 @@ def _text_bytes(part: email.message.Message, elided: Elided | None) -> tuple[byt
     """A text part's decoded bytes, at least its first TEXT_LIMIT + 1 when longer, and its
     whole length (or a lower bound). An elided 8-bit or quoted-printable body is read from
     the raw mail only as far as needed: a 25 MiB log is never one str, nor one bytes."""
-    payload = part._payload  # get_payload() would turn 8-bit bytes into U+FFFD
+    payload = raw_payload(part)
     cte = str(part.get("content-transfer-encoding", "")).strip().lower()
     if not (elided is not None and isinstance(payload, str) and elided.holds(payload)):
         data = _payload_bytes(part, elided)

@@ -53,7 +53,8 @@ def outbox_rows(app: App, states: tuple[OutboxState, ...] | None = UNDELIVERED) 
     if states is not None:
         q = q.where(Outbox.state.in_([s.value for s in states]))
     with app.db.transaction() as s:
-        return [OutboxRow(*r[:6], OutboxState(r[6]), *r[7:]) for r in s.execute(q)]
+        rows = s.execute(q).mappings()
+        return [OutboxRow(**(dict(r) | {"state": OutboxState(r["state"])})) for r in rows]
 
 
 def _held(row: Outbox, now: datetime) -> bool:

@@ -15,6 +15,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, and_, case, func, insert, select
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from maildesk.outbound.guards import (
     REJECTION_NOTICES,
@@ -48,7 +49,7 @@ def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     defaults = {}
     for n in set(names) - set(keys):  # columns left to their scalar default
         default = table.c[n].default
-        if default is None or not default.is_scalar:
+        if not isinstance(default, ScalarElementColumnDefault):
             raise ValueError(f"insert_many into {table.name}: no value for {n}")
         defaults[n] = default.arg
     if defaults:

@@ -21,9 +21,9 @@ import os
 import socket
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.store.models import Outbox, OutboxState
@@ -83,7 +83,8 @@ def reclaim_dead(s: Session, now: datetime) -> int:
         .where(Outbox.state == SENDING, Outbox.due_at > now, Outbox.claimed_by.is_not(None))
         .distinct()
     ).all()
-    dead = [t for t in tokens if t != process_token() and claimer_alive(t) is False]
+    mine = process_token()
+    dead = [t for t in tokens if t is not None and t != mine and claimer_alive(t) is False]
     if not dead:
         return 0
     result = s.execute(
@@ -91,7 +92,7 @@ def reclaim_dead(s: Session, now: datetime) -> int:
         .where(Outbox.state == SENDING, Outbox.claimed_by.in_(dead))
         .values(due_at=now)
     )
-    return int(result.rowcount or 0)
+    return int(cast("CursorResult[Any]", result).rowcount or 0)  # an UPDATE's result
 
 
 def claim(app: App, now: datetime, limit: int) -> list[Outbox]:

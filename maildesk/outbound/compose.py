@@ -62,7 +62,7 @@ def _b64(data: bytes | memoryview) -> list[bytes]:
     ] or [b""]
 
 
-def _text_part(text: str, subtype: str = "plain") -> list[str]:
+def _text_part(text: str, subtype: str = "plain") -> list[Line]:
     flowed = subtype == "plain"
     ctype = f'text/{subtype}; charset="utf-8"' + ("; format=flowed" if flowed else "")
     return [

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from maildesk.store.models import Contact, Outbox
 
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 REJECTION_NOTICES = frozenset({"rejected_unregistered", "contract_expired", "too_large"})
 
 
-_DAY, _HOUR = bindparam("day_ago"), bindparam("hour_ago")
+_DAY: BindParameter[datetime] = bindparam("day_ago")
+_HOUR: BindParameter[datetime] = bindparam("hour_ago")
 _RECENT = (Outbox.to_addr == bindparam("to"), Outbox.created_at > _DAY)
 # Built once: constructing this statement cost more than running it.
 _GUARD = select(

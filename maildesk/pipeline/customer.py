@@ -143,6 +143,7 @@ def open_ticket(u: Unit, ticket: Ticket | None) -> Outcome:
 def _create(u: Unit, contact: Contact) -> Ticket:
     s, msg, d, now = u.s, u.msg, u.decision, u.now
     previous = s.get(Ticket, d.follows_up) if d.follows_up else None
+    product: tuple[str | None, str | None]
     if previous is not None and previous.product:  # P11: it continues the closed one
         product = (previous.product, previous.product_version)
     else:

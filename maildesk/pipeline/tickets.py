@@ -215,7 +215,9 @@ def pick_assignee(s: Session, t: Ticket) -> Agent | None:
     if not candidates:
         return None
     epoch = datetime.min.replace(tzinfo=t.created_at.tzinfo)
-    chosen = min(candidates, key=lambda c: (c[0], c[1].last_assigned_at or epoch, c[1].id))[1]
+    chosen: Agent = min(candidates, key=lambda c: (c[0], c[1].last_assigned_at or epoch, c[1].id))[
+        1
+    ]
     loads[chosen.id][0] += 1  # the ticket being opened
     return chosen
 

@@ -82,7 +82,8 @@ def compose_digest(
     msg.set_content(render.text(data, lang), cte="quoted-printable")
     page = render.html(data, drawn, lang, src=lambda c: f"cid:{cids[c.name]}")
     msg.add_alternative(page, subtype="html", cte="quoted-printable")
-    html_part = msg.get_payload()[1]
+    html_part = msg.get_body(("html",))
+    assert isinstance(html_part, EmailMessage)  # the alternative just added
     for chart in drawn:
         html_part.add_related(
             chart.png, "image", "png", cid=f"<{cids[chart.name]}>", filename=f"{chart.name}.png"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from maildesk.store.models import Blob
@@ -16,14 +17,13 @@ CHUNK = 1 << 20
 def _insert(dialect: str, streamed: bool) -> Any:
     """INSERT .. ON CONFLICT DO NOTHING, built once per dialect and kind: building a
     statement costs as much as running it."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    table = Blob.__table__
     data = func.zeroblob(bindparam("size")) if streamed else bindparam("data")
-    stmt = insert(table).values(sha256=bindparam("sha256"), size=bindparam("size"), data=data)
-    return stmt.on_conflict_do_nothing(index_elements=["sha256"])
+    values = {"sha256": bindparam("sha256"), "size": bindparam("size"), "data": data}
+    if dialect == "postgresql":
+        pg = postgresql.insert(Blob.__table__).values(values)
+        return pg.on_conflict_do_nothing(index_elements=["sha256"])
+    lite = sqlite.insert(Blob.__table__).values(values)
+    return lite.on_conflict_do_nothing(index_elements=["sha256"])
 
 
 _INSERTS = {(d, big): _insert(d, big) for d in ("sqlite", "postgresql") for big in (False, True)}
@@ -54,6 +54,7 @@ def store_blob(s: Session, data: bytes | memoryview, sha256: str) -> str:
 def _write_blob(s: Session, rowid: int, data: bytes | memoryview) -> None:
     """Fill the zeroblob just inserted at `rowid`, in the session's transaction."""
     conn = s.connection().connection.driver_connection
+    assert conn is not None  # a live connection: the session's transaction holds it
     view = memoryview(data).cast("B")
     with conn.blobopen(Blob.__tablename__, "data", rowid) as blob:
         for start in range(0, len(view), CHUNK):

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select, union_all
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from maildesk.store.models import Ticket
 
@@ -58,7 +59,8 @@ _COLUMNS = (
     Ticket.resolved_at,
     Ticket.closed_at,
 )
-_CUSTOMER, _EXCLUDE = bindparam("customer"), bindparam("exclude")
+_CUSTOMER: BindParameter[str] = bindparam("customer")
+_EXCLUDE: BindParameter[int] = bindparam("exclude")
 _NOT_CLOSED = (
     select(*_COLUMNS)
     .where(

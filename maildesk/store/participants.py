@@ -20,6 +20,7 @@ from sqlalchemy import Boolean, Connection, String, bindparam, cast, literal, nu
 from sqlalchemy import update as core_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from maildesk.store.models import Contact, Customer, Participant, Ticket
 
@@ -40,7 +41,8 @@ __all__ = [
     "write",
 ]
 
-_ADDRESSES, _NUMBER = bindparam("addresses", expanding=True), bindparam("number")
+_ADDRESSES: BindParameter[list[str]] = bindparam("addresses", expanding=True)
+_NUMBER: BindParameter[int] = bindparam("number")
 _P = Participant.__table__.c
 # Built once: constructing a statement costs as much as running it.
 _LOOKUP = (
@@ -131,7 +133,8 @@ def write(
     """Insert the entries not on the ticket yet (`known`: the addresses already on it) and
     update the others, on the session's connection (nothing reads them back as objects)."""
     conn = s.connection()
-    new, changed = [], []
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for e in entries:
         row = {"standing": e.standing, "contact_id": e.contact_id, "actor": e.actor[:320]}
         if e.email in known:

@@ -48,7 +48,7 @@ def _tsquery(terms: list[tuple[str, bool]]) -> str:
     return " & ".join(f"'{w}'" + (":*" if prefix else "") for w, prefix in terms)
 
 
-def matching_tickets(s: Session, query: str) -> Select[tuple[int | None]]:
+def matching_tickets(s: Session, query: str) -> Select:
     """Ticket numbers with a message matching every word of `query` (a subquery for IN).
     A query with no word matches nothing."""
     terms = words(query)

@@ -80,7 +80,7 @@ class Batch:
 
     # -- reading ------------------------------------------------------------------------
 
-    def load(self, timer: Timer, numbers: Sequence[int]) -> list[Row[Any]]:
+    def load(self, timer: Timer, numbers: Sequence[int]) -> Sequence[Row]:
         """The batch's tickets still matching the timer's clause, in number order, locked
         (PostgreSQL: other daemons skip them; SQLite: BEGIN IMMEDIATE serialises writers),
         with their threads (and, for `timer.transcripts`, the public messages)."""
@@ -201,13 +201,13 @@ class Batch:
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         for number, (state, values) in self._updates.items():
             groups[(state, *sorted(values.items()))].append(number)
-        for (state, *values), numbers in groups.items():
+        for (state, *pairs), numbers in groups.items():
             # Tickets given the same values (the common case: the same transition at the
             # same instant) share one statement: no per-row parameters to process.
             stmt = (
                 update(Ticket.__table__)
                 .where(_T.number.in_(numbers), _T.state == state)
-                .values(dict(values))
+                .values(dict(pairs))
             )
             done = self.conn.execute(stmt).rowcount
             if done != len(numbers):
