@@ -196,6 +196,13 @@ def _security(cfg: Config, report: Report) -> None:
             "agent mail is not authenticated (set security.trusted_authserv_ids): anyone "
             "forging an agent's From can run commands",
         )
+    elif cfg.inbound.mode in ("smtp", "lmtp") and not cfg.security.trusted_relays:
+        report.warn(
+            "security",
+            f"the {cfg.inbound.mode} listener has no security.trusted_relays: maildesk is the "
+            "receiving hop, believes no Authentication-Results and refuses every agent mail; "
+            "list the MX that authenticates mail before it reaches the listener",
+        )
 
 
 def _secret_files(cfg: Config, skip: set[str]) -> list[tuple[str, str]]:

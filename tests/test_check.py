@@ -151,3 +151,25 @@ def test_check_names_a_missing_secret_file_and_warns_with_nobody_to_escalate_to(
     assert f"FAIL  secrets: security.secret_file: cannot read {tmp_path}/secrets/hmac.secret" in out
     assert "warn  agents: no [[agents]] configured" in out
     assert "warn  escalation: no escalation.supervisors configured" in out
+
+
+@pytest.mark.parametrize(
+    ("security", "warned"),
+    [({"trusted_authserv_ids": ["mx.example.test"]}, True),
+     ({"trusted_authserv_ids": ["mx.example.test"], "trusted_relays": ["127.0.0.1"]}, False)],
+)  # fmt: skip
+def test_check_warns_a_listener_without_trusted_relays_refuses_every_agent_mail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], security: dict, warned: bool
+) -> None:
+    """Issue 10: with the listener as the receiving hop nothing authenticates agents unless
+    the MTA in front is named; `check` says so instead of letting every agent mail bounce."""
+    cfg = _write(
+        tmp_path / "maildesk.toml",
+        {
+            "database": {"url": _database(tmp_path)},
+            "inbound": {"mode": "lmtp"},
+            "security": security,
+        },
+    )
+    _, out = _check(capsys, str(cfg))
+    assert ("security: the lmtp listener has no security.trusted_relays" in out) is warned
