@@ -245,14 +245,17 @@ def replay(app: App, entry: int) -> str | None:
     """Accept one quarantined message again; its entry records when and with what outcome.
     None when there is no such entry. Replaying twice creates nothing (R1)."""
     with app.db.transaction() as s:
-        raw = s.scalar(
-            select(Blob.data)
+        found = s.execute(
+            select(Blob.data, Quarantine.source)
             .join(Quarantine, Quarantine.raw_sha256 == Blob.sha256)
             .where(Quarantine.id == entry)
-        )
-    if raw is None:
+        ).first()
+    if found is None:
         return None
-    outcome = accept_or_quarantine(app, raw, f"quarantine:{entry}", replay_of=entry)
+    raw, original = found
+    # The original channel stays in the source: it decides which headers are believed (hop).
+    source = f"quarantine:{entry}:{original}"
+    outcome = accept_or_quarantine(app, raw, source, replay_of=entry)
     number = f" #{outcome.ticket_number}" if outcome.ticket_number else ""
     label = f"{outcome.kind.value}{number}: {outcome.reason}"
     with app.db.transaction() as s:

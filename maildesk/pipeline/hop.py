@@ -5,7 +5,8 @@ IMAP: the mailbox server's MTA received the mail; its headers are the top of the
 SMTP/LMTP listener and `ingest`: maildesk itself is the receiving hop. What it was handed is
 believed only from a configured relay (`security.trusted_relays`: the MTA in front that
 authenticated the mail); from anyone else, every header in it was written by the sender.
-Anything else (a quarantine replay, a test) is not trusted either: default deny.
+A quarantine replay (`quarantine:<entry>:<original source>`) is judged by its original
+channel. Anything else (a test, an unknown channel) is not trusted: default deny.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ INGEST = "ingest"
 def hop_trusted(source: str, trusted_relays: Sequence[str]) -> bool:
     """True when the top headers of a mail from `source` were written by a trusted hop."""
     channel, _, rest = source.partition(":")
+    if channel == "quarantine":
+        return hop_trusted(rest.partition(":")[2], trusted_relays)
     if channel == "imap":
         return True
     if channel == INGEST:
