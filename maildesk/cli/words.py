@@ -287,6 +287,10 @@ _EVENTS: dict[str, Phrase] = {
         "órdenes de {who} rechazadas, nada aplicado: {errors}",
         "commands from {who} refused, nothing applied: {errors}",
     ),
+    "authentication_results_ignored": _simple(
+        "correo de {who} con Authentication-Results falsos de {authserv_ids}: ignorados",
+        "mail from {who} with forged Authentication-Results of {authserv_ids}: ignored",
+    ),
     "agent_unauthenticated": _simple(
         "correo de {who} sin autenticar, nada aplicado",
         "mail from {who} not authenticated, nothing applied",
