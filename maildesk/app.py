@@ -42,9 +42,18 @@ class App:
         loop guards for customers' addresses (R5 caps, bounce suppression) do not apply."""
         c = self.cfg
         staff = {a.email for a in c.agents} | {x.lower() for x in c.escalation.supervisors}
-        if c.committee.address:
-            staff.add(c.committee.address.lower())
-        return frozenset(staff)
+        return frozenset(staff | self.committee_addresses)
+
+    @cached_property
+    def committee_addresses(self) -> frozenset[str]:
+        """The committee's shared address and its members (P13, SPEC §10)."""
+        c = self.cfg.committee
+        return frozenset(([c.address] if c.address else []) + list(c.members))
+
+    def is_committee(self, address: str) -> bool:
+        """The committee's address or a member's, in any spelling: their `#viable` counts."""
+        keys = {mailbox_key(a) for a in self.committee_addresses}
+        return bool(address) and mailbox_key(address) in keys
 
     @cached_property
     def staff_mailboxes(self) -> frozenset[str]:

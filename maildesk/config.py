@@ -139,7 +139,9 @@ class AgentConfig:
 
 @dataclass
 class CommitteeConfig:
-    address: str = ""
+    address: str = ""  # the committee's shared address (P13): gets the feature requests
+    # Members who are not agents: their `#viable yes|no` is obeyed like an agent's (SPEC §10)
+    members: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -345,6 +347,11 @@ def _validate(cfg: Config) -> None:
         for key in ("idle_timeout", "session_timeout"):
             if getattr(listen, key) <= 0:
                 raise ConfigError(f"{f}: {section}.{key} must be a positive number of seconds")
+    cfg.committee.address = cfg.committee.address.strip().lower()
+    for i, member in enumerate(cfg.committee.members):
+        if "@" not in member:
+            raise ConfigError(f"{f}: committee.members[{i}] must be an e-mail address")
+        cfg.committee.members[i] = member.strip().lower()
     _validate_staff(cfg, f)
     _validate_report(cfg, f)
     for name in ("password_file",):
@@ -398,8 +405,7 @@ def _validate_staff(cfg: Config, f: str) -> None:
     roles = [(f"agents[{i}].email", a.email) for i, a in enumerate(cfg.agents)]
     roles += [(f"escalation.supervisors[{i}]", x) for i, x in enumerate(cfg.escalation.supervisors)]
     roles.append(("committee.address", cfg.committee.address))
-    members = getattr(cfg.committee, "members", [])
-    roles += [(f"committee.members[{i}]", x) for i, x in enumerate(members)]
+    roles += [(f"committee.members[{i}]", x) for i, x in enumerate(cfg.committee.members)]
     for key, address in roles:
         if address and mailbox_key(address) == support:
             raise ConfigError(

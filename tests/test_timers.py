@@ -222,7 +222,8 @@ def test_t3_reminders_day_8_and_10_once_each(committee_app: App) -> None:
     app = committee_app
     typed = NOW
     number = _feature(app, typed)
-    for day, expected in ((7, 0), (8, 2), (8.5, 2), (10, 4), (12, 4), (30, 4)):
+    # Day 10 is the deadline: it passes with no decision, so the supervisor is told too (§10).
+    for day, expected in ((7, 0), (8, 2), (8.5, 2), (10, 5), (12, 5), (30, 5)):
         run_timers(app, typed + timedelta(days=day))
         assert len(outbox(app, "feature_reminder")) == expected, day
     rows = outbox(app, "feature_reminder")
@@ -231,6 +232,7 @@ def test_t3_reminders_day_8_and_10_once_each(committee_app: App) -> None:
         "agente2@support.example",
         "comite@support.example",
         "comite@support.example",
+        "jefe@support.example",
     ]
     subjects = [
         str(make_header(decode_header(email.message_from_bytes(r.raw)["Subject"]))) for r in rows
@@ -340,7 +342,7 @@ def test_timers_catch_up_after_downtime_runs_once(committee_app: App) -> None:
         [
             ("T1", "close", numbers["T1"]),
             ("T2", "abandon", numbers["T2"]),
-            ("T3", "remind", numbers["T3"]),  # day 8 overtaken by day 10: one reminder
+            ("T3", "overdue", numbers["T3"]),  # day 8 overtaken by day 10: one mail each
             ("T4", "escalate", numbers["T4"]),  # warning overtaken by the breach: one mail
         ]
     )

@@ -236,6 +236,12 @@ def _timer(w: Words, who: str, d: Detail) -> str:
             "reminder to the committee (day {day}) to {to}",
             day=d.get("day"), to=to,
         )  # fmt: skip
+    if action == "escalate_feature":
+        return w.pick(
+            "plazo del comité vencido (día {day}) sin decisión; avisado {to}",
+            "the committee's deadline passed (day {day}) with no decision; told {to}",
+            day=d.get("day"), to=to,
+        )  # fmt: skip
     if action == "sla_warning":
         return w.pick(
             "aviso: el SLA vence el {at}; avisado {to}", "warning: the SLA is due {at}; told {to}",
@@ -299,6 +305,13 @@ _EVENTS: dict[str, Phrase] = {
     "feature_decision": _simple(
         "{who}: el comité decidió viable = {viable}",
         "{who}: the committee decided viable = {viable}",
+    ),
+    "committee_note": _simple(
+        "{who} (comité) escribió al ticket", "{who} (committee) wrote to the ticket"
+    ),
+    "sla_restarted": _simple(
+        "nuevo plazo de SLA desde la reapertura: vence el {due_at}",
+        "new SLA clock from the reopening: due {due_at}",
     ),
     "forwarded_to_committee": _simple("enviado al comité ({to})", "sent to the committee ({to})"),
     "committee_not_configured": _simple(

@@ -31,6 +31,7 @@ CUSTOMER_NOTICES = frozenset(
         "abandoned",
         "closed",
         "reopened",
+        "feature_forwarded",
         "feature_decision",
         "out_of_scope",
     }

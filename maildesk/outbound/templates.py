@@ -35,6 +35,7 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "closed",
     "reopened",
     "feature_committee",
+    "feature_forwarded",
     "feature_decision",
     "feature_reminder",
     "sla_warning",

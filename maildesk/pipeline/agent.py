@@ -23,27 +23,23 @@ ticket that gets a type from `#type` without an answer is auto-assigned by skill
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING
-
 from maildesk.domain.commands import Command, parse_agent_mail
-from maildesk.mail.authres import AuthVerdict, authenticate_agent_mail
-from maildesk.mail.inbound import Inbound
-from maildesk.outbound.notices import queue_mail
 from maildesk.pipeline import commands as agent_commands
 from maildesk.pipeline.handover import SYSTEM, announce
 from maildesk.pipeline.on_behalf import find_eligible_contact, open_on_behalf
 from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.pipeline.records import store_message
 from maildesk.pipeline.relay import relay_answer, strip_agent_signature
+from maildesk.pipeline.staff_mail import (
+    Person,
+    authenticate,
+    record_ignored,
+    refuse_unauthenticated,
+    reject_commands,
+)
 from maildesk.pipeline.tickets import add_event, assign, pick_assignee
 from maildesk.pipeline.unit import Unit
 from maildesk.store.models import Agent, Ticket
-
-if TYPE_CHECKING:
-    from maildesk.app import App
-
-log = logging.getLogger("maildesk.pipeline")
 
 
 def handle_agent_mail(u: Unit, ticket: Ticket | None) -> Outcome:
@@ -52,9 +48,9 @@ def handle_agent_mail(u: Unit, ticket: Ticket | None) -> Outcome:
     assert agent is not None  # R4 found this agent in the same transaction
     verdict = authenticate(u.app, u.msg)
     if verdict.ignored:
-        _record_ignored(u, ticket, verdict)
+        record_ignored(u, ticket, verdict)
     if not verdict.ok:
-        return _refuse_unauthenticated(u, agent, ticket, verdict)
+        return refuse_unauthenticated(u, _person(agent), ticket, verdict)
     parsed = parse_agent_mail(u.msg.new_content or u.msg.text)
     body = strip_agent_signature(parsed.body, agent)
     if ticket is None:
@@ -85,103 +81,13 @@ _CLOSED = (
 )
 
 
-def authenticate(app: App, msg: Inbound) -> AuthVerdict:
-    """§4: believe Authentication-Results only from our trusted servers (when required)."""
-    if not app.cfg.require_authenticated_agents:
-        return AuthVerdict(True, "sender authentication not required")
-    sec = app.cfg.security
-    return authenticate_agent_mail(msg, sec.trusted_authserv_ids, internal_hops=sec.internal_hops)
-
-
-def _record_ignored(u: Unit, ticket: Ticket | None, verdict: AuthVerdict) -> None:
-    """§10: headers claiming a trusted server where none could have written them: a forgery
-    attempt (or a misdeployed MTA), kept as an event and a warning, never believed."""
-    msg = u.msg
-    log.warning(
-        "agent mail %s from %s: ignored Authentication-Results claiming %s",
-        msg.message_id,
-        msg.from_addr,
-        ", ".join(verdict.ignored),
-    )
-    add_event(
-        u.s,
-        ticket,
-        u.now,
-        "authentication_results_ignored",
-        msg.from_addr,
-        authserv_ids=list(verdict.ignored),
-        message_id=msg.message_id,
-    )
-
-
-def _refuse_unauthenticated(
-    u: Unit, agent: Agent, ticket: Ticket | None, verdict: AuthVerdict
-) -> Outcome:
-    msg = u.msg
-    add_event(
-        u.s,
-        ticket,
-        u.now,
-        "agent_unauthenticated",
-        agent.email,
-        reason=verdict.reason,
-        message_id=msg.message_id,
-    )
-    queue_mail(
-        u.s,
-        u.app,
-        template="agent_unauthenticated",
-        to=agent.email,  # the registered address, whatever Reply-To the forger set
-        now=u.now,
-        ticket=ticket,
-        in_reply_to=msg.message_id,
-        recipient_name=agent.name,
-        record=False,
-        context={"original_subject": msg.subject, "reason": verdict.reason},
-    )
-    return Outcome(
-        Kind.REJECTED,
-        f"agent mail not authenticated: {verdict.reason}",
-        ticket.number if ticket else None,
-    )
+def _person(agent: Agent) -> Person:
+    return Person(agent.email, agent.name)
 
 
 def _reject_commands(u: Unit, agent: Agent, ticket: Ticket | None, errors: list[str]) -> Outcome:
-    """Nothing applied, nothing relayed; the agent learns why, the mail is kept as a note."""
-    msg = u.msg
-    if ticket is not None:
-        store_message(u, ticket, "note", public=False)
-    add_event(
-        u.s,
-        ticket,
-        u.now,
-        "agent_command_rejected",
-        agent.email,
-        errors=errors,
-        message_id=msg.message_id,
-    )
-    queue_mail(
-        u.s,
-        u.app,
-        template="agent_command_error",
-        to=agent.email,
-        now=u.now,
-        ticket=ticket,
-        in_reply_to=msg.message_id,
-        recipient_name=agent.name,
-        record=False,  # never part of the customer's history
-        context={"original_subject": msg.subject, "errors": errors},
-    )
-    if ticket is None:
-        reason = (
-            "agent mail without a ticket reference"
-            if errors == [_NO_TICKET]
-            else (f"agent commands rejected ({len(errors)} error(s))")
-        )
-        return Outcome(Kind.IGNORED, reason)
-    return Outcome(
-        Kind.FOLLOWED_UP, f"agent commands rejected ({len(errors)} error(s))", ticket.number
-    )
+    no_ticket = "agent mail without a ticket reference" if errors == [_NO_TICKET] else ""
+    return reject_commands(u, _person(agent), ticket, errors, no_ticket=no_ticket)
 
 
 def _apply_to_ticket(

@@ -129,8 +129,9 @@ def _apply_one(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None
     if c.name == "type":
         if set_type(s, app, t, c.args[0], now, actor):
             out.type_changed = True
-            if t.type == FEATURE:
-                forward_to_committee(s, app, t, now)
+            told = forward_to_committee(s, app, t, now) if t.type == FEATURE else None
+            if told is not None:
+                out.sends.append(told)
     elif c.name == "priority":
         set_priority(s, app, t, c.args[0], now, actor)
     elif c.name == "assign":

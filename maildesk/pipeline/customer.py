@@ -180,7 +180,9 @@ def _create(u: Unit, contact: Contact) -> Ticket:
         _acknowledge(u, t, contact, refs, seen, cc)
     notify_agents(u, t, "new", refs, stored=stored, seen=seen)
     if t.type == "nuevo_requerimiento":  # P13: e.g. support.default_type set to it
-        forward_to_committee(s, u.app, t, now)
+        told = forward_to_committee(s, u.app, t, now)
+        if told is not None and not u.silent:
+            told()
     return t
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from maildesk.pipeline import customer
 from maildesk.pipeline.agent import handle_agent_mail
+from maildesk.pipeline.committee import handle_committee_mail
 from maildesk.pipeline.outcome import Outcome
 from maildesk.pipeline.route import Action
 from maildesk.pipeline.unit import Unit
@@ -27,6 +28,7 @@ HANDLERS: dict[Action, Handler] = {
     Action.AUTO_ON_TICKET: customer.auto_reply,
     Action.IGNORE: customer.ignore,
     Action.AGENT_MAIL: handle_agent_mail,
+    Action.COMMITTEE_MAIL: handle_committee_mail,
     Action.REJECT: customer.reject,
     Action.FOLLOW_UP: customer.follow_up,
     Action.REOPEN: customer.reopen,

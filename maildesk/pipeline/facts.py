@@ -70,6 +70,8 @@ def find_sender(s: Session, app: App, address: str) -> SenderFacts:
     agent_id = app.agent_ids.get(address)
     if agent_id is not None:
         return SenderFacts("agent", address, agent_id=agent_id)
+    if app.is_committee(address):  # SPEC §10: members who are not agents decide P13
+        return SenderFacts("committee", address)
     row = s.connection().execute(_CONTACT, {"email": address}).first()
     if row is None:
         # Staff who are not agents (supervisors, the committee, our own address) are never

@@ -22,6 +22,7 @@ class Action(StrEnum):
     AUTO_ON_TICKET = "auto_on_ticket"  # R3: recorded for threading, never answered
     IGNORE = "ignore"  # R2/R3 without a ticket
     AGENT_MAIL = "agent_mail"  # R4
+    COMMITTEE_MAIL = "committee_mail"  # R4: the feature committee's decision (P13, SPEC §10)
     REJECT = "reject"  # R5, R6, size limit
     FOLLOW_UP = "follow_up"  # R7 on an open ticket
     REOPEN = "reopen"  # R7 on a resolved ticket (P10)
@@ -31,7 +32,7 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class SenderFacts:
-    kind: str  # contact | agent | staff | unknown
+    kind: str  # contact | agent | committee | staff | unknown
     email: str
     contact_id: int | None = None
     customer_id: str | None = None
@@ -110,9 +111,13 @@ def r3_automatic(msg: Inbound, cls: Classification, f: Facts) -> Decision | None
 
 
 def r4_agent(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """Registered agents reply and run commands (§4)."""
+    """Registered agents reply and run commands (§4); the feature committee's address and
+    members who are not agents record their decision (`#viable`, SPEC §10)."""
+    number = f.ticket.number if f.ticket else None
     if f.sender.kind == "agent":
-        return Decision(Action.AGENT_MAIL, "R4", ticket=f.ticket.number if f.ticket else None)
+        return Decision(Action.AGENT_MAIL, "R4", ticket=number)
+    if f.sender.kind == "committee":
+        return Decision(Action.COMMITTEE_MAIL, "R4", "committee", ticket=number)
     return None
 
 

@@ -8,12 +8,13 @@ them; every mail goes through `queue_mail` (loop guards, outbox) in the caller's
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from maildesk.domain.dates import date_in_words
 from maildesk.outbound.notices import queue_mail
 from maildesk.pipeline.briefing import files_in_hand, history_context, pack
 from maildesk.pipeline.participants import Seen
@@ -115,19 +116,30 @@ def first_request_body(s: Session, t: Ticket) -> str:
 
 
 def committee_addresses(s: Session, app: App) -> list[str]:
-    """P13's committee: the configured address, else the agents flagged `committee = true`."""
+    """P13's committee: its shared address, else its members and the agents flagged
+    `committee = true` (SPEC §10: members need not be agents)."""
     if app.cfg.committee.address:
         return [app.cfg.committee.address]
     q = select(Agent.email).where(Agent.active.is_(True), Agent.committee.is_(True))
-    return list(s.scalars(q.order_by(Agent.id)))
+    agents = list(s.scalars(q.order_by(Agent.id)))
+    members = list(app.cfg.committee.members)
+    return members + [a for a in agents if a not in members]
 
 
-def forward_to_committee(s: Session, app: App, t: Ticket, now: datetime) -> None:
-    """P13: a feature request goes to the committee address (else to committee agents)."""
+def feature_deadline(app: App, type_set_at: datetime) -> datetime:
+    """P13: the committee's answer is due `feature_decision_days` calendar days after the
+    ticket became a feature request ("en un plazo máximo de 10 días"); T3 counts the same."""
+    return type_set_at + timedelta(days=app.cfg.timers.feature_decision_days)
+
+
+def forward_to_committee(s: Session, app: App, t: Ticket, now: datetime) -> Send | None:
+    """P13: a feature request goes to the committee. Returns the customer's notice that it
+    did, with the date they will hear back by (SPEC §10), for the caller to send after any
+    answer it relays; None when no committee is configured (nobody could keep the promise)."""
     recipients = committee_addresses(s, app)
     if not recipients:
         add_event(s, t, now, "committee_not_configured")
-        return
+        return None
     body = first_request_body(s, t)
     for to in recipients:
         queue_mail(
@@ -143,6 +155,10 @@ def forward_to_committee(s: Session, app: App, t: Ticket, now: datetime) -> None
             context={"customer_name": t.customer.name, "body": body},
         )
     add_event(s, t, now, "forwarded_to_committee", to=recipients)
+    due = feature_deadline(app, t.type_set_at).astimezone(app.calendar.tz)
+    by = date_in_words(due.date(), app.cfg.support.language)
+    days = app.cfg.timers.feature_decision_days
+    return customer_notice(s, app, t, "feature_forwarded", now, decision_by=by, days=days)
 
 
 def customer_notice(

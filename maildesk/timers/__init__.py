@@ -58,7 +58,8 @@ def summary(app: App, report: TimerReport) -> str:
     parts = [
         f"{report.count('close')} closed (T1)",
         f"{report.count('abandon')} abandoned (T2)",
-        f"{report.count('remind')} feature reminders (T3)",
+        f"{report.count('remind')} feature reminders and {report.count('overdue')} past the "
+        "deadline to the supervisors (T3)",
         f"{report.count('warn')} SLA warnings and {report.count('escalate')} escalations (T4)",
     ]
     if report.flush is not None:

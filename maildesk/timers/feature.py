@@ -1,4 +1,5 @@
-"""T3 (P13): remind the committee and the assignee of a feature request's pending decision."""
+"""T3 (P13): remind the committee and the assignee of a feature request's pending decision;
+when the deadline passes with no decision, the supervisors are told too (SPEC §10)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement
 
-from maildesk.pipeline.tell import committee_addresses
+from maildesk.pipeline.tell import committee_addresses, feature_deadline
 from maildesk.store.models import Ticket
 from maildesk.timers.batch import Batch
 from maildesk.timers.sweep import Action, Timer, detail, unique
@@ -20,7 +21,10 @@ FEATURE_TYPE = "nuevo_requerimiento"
 
 
 def _days(app: App) -> list[int]:
-    return sorted(set(app.cfg.timers.feature_reminder_days))
+    """Reminder days, and always the deadline itself: the supervisors' escalation is due
+    then whatever reminder days are configured."""
+    t = app.cfg.timers
+    return sorted(set(t.feature_reminder_days) | {t.feature_decision_days})
 
 
 def _where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
@@ -45,22 +49,31 @@ def _decide(b: Batch, t: Any) -> Action | None:
     day = days[due - 1]
     skipped = days[t.feature_reminders_sent : due - 1]
     b.update(t, feature_reminders_sent=due)
-    deadline = t.type_set_at + timedelta(days=app.cfg.timers.feature_decision_days)
+    deadline = feature_deadline(app, t.type_set_at)
+    overdue = now >= deadline  # the promise to the customer is broken: supervisors hear of it
     assignee = [t.assignee_email] if t.assignee_id is not None and t.assignee_active else []
-    recipients = unique(b.memo("committee", lambda: committee_addresses(b.session, app)) + assignee)
+    supervisors = list(app.cfg.escalation.supervisors) if overdue else []
+    committee = b.memo("committee", lambda: committee_addresses(b.session, app))
+    recipients = unique(committee + assignee + supervisors)
+    context = {"day": day, "deadline": deadline.astimezone(app.calendar.tz), "overdue": overdue}
     for to in recipients:
-        b.send(
-            t,
-            "feature_reminder",
-            to,
-            kind="note",  # internal: kept on the ticket, never in the customer's transcript
-            context={"day": day, "deadline": deadline.astimezone(app.calendar.tz)},
-        )
+        # kind "note": internal, kept on the ticket, never in the customer's transcript
+        b.send(t, "feature_reminder", to, kind="note", context=context)
     b.event(
-        t, "timer", **detail(timer="T3", action="remind", day=day, skipped=skipped, to=recipients)
+        t,
+        "timer",
+        **detail(
+            timer="T3",
+            action="escalate_feature" if overdue else "remind",
+            day=day,
+            skipped=skipped,
+            to=recipients,
+        ),
     )
     to_text = ", ".join(recipients) or "nobody: no committee address, committee agent or assignee"
-    return Action("T3", "remind", t.number, f"feature decision pending, day {day}, to {to_text}")
+    verb = "overdue" if overdue else "remind"  # not T4's "escalate": no SLA breach
+    what = "deadline passed, no decision" if overdue else "feature decision pending"
+    return Action("T3", verb, t.number, f"{what}, day {day}, to {to_text}")
 
 
 T3 = Timer("T3", _where, _decide, ("type_set_at", "feature_reminders_sent"))

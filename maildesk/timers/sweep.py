@@ -41,7 +41,7 @@ class Action:
     """One thing a timer did (or, in a dry run, would do) to one ticket."""
 
     timer: str  # T1..T4
-    verb: str  # close | abandon | remind | warn | escalate
+    verb: str  # close | abandon | remind | overdue | warn | escalate
     number: int
     text: str
 
