@@ -62,7 +62,7 @@ def handle_committee_mail(u: Unit, ticket: Ticket | None) -> Outcome:
     errors = list(parsed.errors)
     ours = tuple(c for c in parsed.commands if c.name in COMMITTEE_COMMANDS)
     errors += [f'"{c.line}": {_NOT_OURS}' for c in parsed.commands if c not in ours]
-    errors += agent_commands.check(u.s, ticket.state, ticket.type, ours)
+    errors += agent_commands.check(u.s, ticket.state, ticket.type, ours, ticket=ticket.number)
     if errors:
         return reject_commands(u, person, ticket, errors)
     store_message(u, ticket, "note", public=False)  # its words stay internal
