@@ -6,6 +6,8 @@ Threads, each with one job and all stopped by one event:
             else a cheap indexed poll: other processes such as `ingest` cannot signal us)
   timers    APScheduler 3: T1-T4 (+ a T5 flush) every `timers.interval_seconds`, first at start
   main      signals (TERM/INT stop, HUP reload), systemd notify and watchdog, health
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

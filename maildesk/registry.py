@@ -3,6 +3,8 @@
 The file describes the whole registry. Import is all-or-nothing: every row is validated
 before anything is written; customers and contacts missing from the file are deactivated,
 never deleted (their tickets stay).
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

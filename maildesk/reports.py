@@ -5,7 +5,9 @@ priority. Read-only; statuses come from `domain.sla.sla_status` on each customer
 
 SPEC §10, reopening: a reopened ticket's current clock runs from the reopening
 (`reopened_at`), so its status is measured against that clock; compliance reads the
-`resolutions` ledger, where a resolution on time stays on time whatever happened later."""
+`resolutions` ledger, where a resolution on time stays on time whatever happened later.
+
+Rule ids: docs/rules.md."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ Reliability (SPEC §8): reconnect with capped exponential backoff and jitter;
 IDLE renewed well before the 29-minute server limit; polling when the server
 (or the config) has no IDLE; a message that fails 3 times goes to the
 quarantine folder with its error recorded, and the others go on.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ cannot read is kept in quarantine and answered 250 "kept for review": it is not 
 4xx would only make the MTA retry a poison message for days, a 5xx bounce a customer's mail
 for our bug. LMTP answers once per recipient, all alike: one message to several of our
 addresses is one message (R1).
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

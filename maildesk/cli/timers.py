@@ -1,4 +1,7 @@
-"""`maildesk timers run [--now ISO8601] [--dry-run]`: T1–T5 once, as the daemon runs them."""
+"""`maildesk timers run [--now ISO8601] [--dry-run]`: T1–T5 once, as the daemon runs them.
+
+Rule ids: docs/rules.md.
+"""
 
 from __future__ import annotations
 

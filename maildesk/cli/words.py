@@ -5,6 +5,8 @@ an operator reads "Ana Pérez reopened the ticket by replying" instead of
 `reopened ana@acme.example {}`. Rule ids (P7, T4) never appear: the sentence says what
 happened. Dates read as `domain.dates` writes them, in the support language and timezone.
 A kind this table does not know yet is still shown, its detail as "key: value" words.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

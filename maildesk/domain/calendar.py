@@ -3,6 +3,8 @@
 Pure: no I/O and no clock; every instant comes in as an argument. All arithmetic is done on
 UTC instants (aware datetimes sharing one ZoneInfo subtract as wall clocks, which is wrong
 across DST), while open hours are local wall-clock hours of ``tz``.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ Decisions worth knowing:
 * Every command-shaped line yields exactly one ``Command`` or exactly one error.
 * Valid commands are returned even when there are errors, so the error mail can list
   everything; callers must apply nothing when ``errors`` is non-empty.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

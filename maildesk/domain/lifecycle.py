@@ -1,4 +1,7 @@
-"""Ticket states and legal transitions (P6, P10, P11, P12): the only place states change."""
+"""Ticket states and legal transitions (P6, P10, P11, P12): the only place states change.
+
+Rule ids: docs/rules.md.
+"""
 
 from __future__ import annotations
 

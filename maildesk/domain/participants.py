@@ -7,6 +7,8 @@ public mail); anyone else is recorded and shown to agents, never mailed (P3), an
 customer's contact is never added (R8: nothing of a ticket reaches another customer).
 
 No database, clock or network here: the pipeline looks the facts up and writes the rows.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 The table comes from config (defaults below); callers recompute ``sla_due_at`` from
 ``created_at`` whenever type or priority changes. Time is always an argument, never read.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

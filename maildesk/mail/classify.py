@@ -2,6 +2,8 @@
 
 Pure: everything it needs is on the `Inbound`; whether a Message-ID is ours (HMAC check) is
 asked through `is_own_message_id`, so no secret or database lives here.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ How a body is read (markers in `quotemarks`):
 
 Linear in the text size: each line is looked at a bounded number of times, and the patterns
 that could backtrack only see a line's tail or the text around an "@".
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Ticket references that need no database (R7): subject tag, plus address, clean subject."""
+"""Ticket references that need no database (R7): subject tag, plus address, clean subject.
+
+Rule ids: docs/rules.md.
+"""
 
 from __future__ import annotations
 

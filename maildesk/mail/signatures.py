@@ -6,6 +6,8 @@ often a confidentiality notice. No delimiter marks it, so `strip_quotes` keeps i
 the customer's words); only the thank-you test (R7) needs to look past it, and asks here.
 A block counts as a signature only when it is short, asks nothing, and carries a contact
 mark (phone, address, web, company form) or is all name-and-title lines.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ out as `support+bounce-<row>-<mac>@domain`:
   support mailbox (sub-addressing), which R7's `support+<number>@` already needs.
 
 Pure: the secret comes in as an argument.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ with the claiming process (`claimed_by`: host, pid and the pid's start time). An
 the same host sees at once that a claimer process is gone (no such pid, or a pid reused by
 a later process) and takes its rows back; only a claimer on another host, or a live one
 that is stuck, waits out the lease (LEASE).
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

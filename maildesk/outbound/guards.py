@@ -4,6 +4,8 @@ per-sender rate of rejection notices (R5) and the per-recipient daily cap.
 
 A guard that stops a mail leaves a `notice_suppressed` event (`suppressed_event`), never
 silence.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Every automatic mail passes the loop guards (`guards.py`: bounce suppression R2, the
 per-sender notice rate R5, the per-recipient daily cap) before it is composed here, so no
 rule elsewhere re-implements them.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Each mail is recorded as soon as it is sent, so a sender killed at any moment se
 most the one mail it had in flight. Which sender holds a row, and how a dead sender's rows are
 freed at once (PostgreSQL row locks; on SQLite the claiming process written on the row), is
 `claims.py`.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 One format for both paths: `transcript_text` reads one ticket in the caller's unit of work
 (an agent's `#close`), and the timers' bulk path (`timers.batch`) builds the same text from
 rows it already loaded, with `transcript_head` and `message_lines`.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ Storage, so `tickets show` shows every text once: the agent's inbound mail is a 
 text and raw bytes are kept — and the relayed answer is the outbound public "agent" message.
 An agent answering an unassigned ticket takes it (common helpdesk behaviour); an unassigned
 ticket that gets a type from `#type` without an answer is auto-assigned by skill (P7).
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ cannot fail half-way, and no savepoint is needed.
 Mail to the customer caused by a command (resolved, closed, ...) is returned as deferred
 sends: the caller relays the agent's answer first, so the customer reads the answer before
 "your ticket is resolved", and the `closed` transcript includes that answer.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

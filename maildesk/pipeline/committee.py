@@ -11,6 +11,8 @@ decision reaches the customer (`feature_decision`). So:
   (nothing applied, SPEC §10 "commands fail closed").
 - The mail is kept on the ticket as an internal note, and the assignee (else the agents) is
   told, whether it carried a decision or a question for the agent.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ action, each `handler(unit, ticket) -> Outcome` (`dispatch.HANDLERS` maps action
 R2 bounces and R3 automatic mail are recorded on their ticket, never answered; R5/R6/size
 rejections queue their notice; R7 follows up, reopens (P10) or confirms; R8/R9/P11 open a
 ticket, acknowledge it and tell the agents.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Look up, before routing, every fact the pure router needs (sender, referenced ticket, R1)."""
+"""Look up, before routing, every fact the pure router needs (sender, referenced ticket, R1).
+
+Rule ids: docs/rules.md.
+"""
 
 from __future__ import annotations
 

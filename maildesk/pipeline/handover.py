@@ -7,6 +7,8 @@ assignee gets a one-line notice. Nobody is told of their own doing: an agent who
 ticket by answering it, or assigns it to themselves, gets nothing, and neither does an agent
 who hands their own ticket over. A new ticket's auto-assignment (P7) is said by its
 notification ("asignado a usted"), so it never comes here: one mail, not two.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Calls and chats need a ticket first; the agent writes the request down in a mail to the
 support address and the customer receives the acknowledgement with the number to quote.
 The same rules as for the customer's own mail apply: registered, active and eligible (P1, P3).
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ One customer mail: the To/Cc addresses that are not the sender, the requester, s
 support address are looked up in one statement (none when there are none); the registered,
 active contacts of the ticket's customer become participants (mailed in Cc), every other
 address is recorded for agents and never mailed (P3). Each change of standing is an event.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Pure: a function of the parsed mail, its classification and facts looked up before;
 it returns a Decision and writes nothing. Read the CHAIN at the bottom top-down.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ forward (P13), customers' automatic notices (P15, command notices).
 
 Shared by the customer and the agent handlers and by the commands, so it sits below all of
 them; every mail goes through `queue_mail` (loop guards, outbox) in the caller's transaction.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

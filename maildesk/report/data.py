@@ -9,6 +9,8 @@ Resolutions and resolution times are counted per clock, from the creation or the
 
 First response: the ticket's `first_response_at` when the schema has that column, else the
 first public agent answer among its messages (the same fact, found the long way).
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

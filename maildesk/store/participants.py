@@ -6,6 +6,8 @@
 - `mailed` / `mailed_many`: who gets a ticket's public mail in Cc, checked against the
   registry at send time (a contact deactivated since is no longer mailed, P3).
 - `carry_over`: a ticket's participants onto another (a P11 follow-up, a `#merge`).
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Every timer is a query over stored timestamps plus an idempotent action, so running twice at
 one instant changes nothing the second time and a daemon that was down catches up once.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

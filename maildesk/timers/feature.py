@@ -1,5 +1,7 @@
 """T3 (P13): remind the committee and the assignee of a feature request's pending decision;
-when the deadline passes with no decision, the supervisors are told too (SPEC §10)."""
+when the deadline passes with no decision, the supervisors are told too (SPEC §10).
+
+Rule ids: docs/rules.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""T1 (P10: resolved → closed after N business days) and T2 (P12: abandoned → resolved)."""
+"""T1 (P10: resolved → closed after N business days) and T2 (P12: abandoned → resolved).
+
+Rule ids: docs/rules.md.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 `sla_warn_at` and `sla_due_at` were stored on the customer's calendar (7x24: wall clock) by
 `recompute_sla`, so the sweep only compares instants.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations

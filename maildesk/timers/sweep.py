@@ -6,6 +6,8 @@ the due tickets that an index answers (cost grows with due tickets, not with all
 writes a whole batch with a few statements. State and flags written make every timer
 idempotent, and because due times are computed from stored timestamps a daemon that was
 down catches up exactly once.
+
+Rule ids: docs/rules.md.
 """
 
 from __future__ import annotations
