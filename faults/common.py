@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:  # `python faults/...` as well as `python -m fault
 from maildesk.registry import import_registry_file  # noqa: E402
 from maildesk.store.db import Database  # noqa: E402
 from maildesk.store.models import Inbox, Message, Outbox, Ticket  # noqa: E402
-from tests.conftest import REGISTRY, make_mail  # noqa: E402
+from tests.helpers import REGISTRY, make_mail  # noqa: E402
 from tests.servers.dovecot import Dovecot, dovecot_available  # noqa: E402
 from tests.servers.postgres import throwaway_schema  # noqa: E402
 from tests.servers.smtp_sink import Received, SmtpSink  # noqa: E402

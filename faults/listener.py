@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.corpus import big_text_message
 from faults.common import Result, Tally, environment, wait_until
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 from tests.servers.dovecot import free_port
 
 SUPPORT = "customerservice@support.example"

@@ -9,7 +9,7 @@ import zlib
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from tests.conftest import NOW
+from tests.helpers import NOW
 
 
 def png(width: int = 64, height: int = 48, seed: int = 0) -> bytes:

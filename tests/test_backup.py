@@ -14,7 +14,7 @@ from maildesk.cli import main
 from maildesk.pipeline.accept import accept
 from maildesk.registry import import_registry_file
 from maildesk.store.db import Database
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 
 
 def _config(tmp_path: Path, url: str) -> str:

@@ -15,7 +15,7 @@ from maildesk.pipeline.outcome import Kind
 from maildesk.store import blobs
 from maildesk.store.blobs import store_blob
 from maildesk.store.models import Attachment, Blob
-from tests.conftest import NOW, make_mail
+from tests.helpers import NOW, make_mail
 
 
 def stored(app: App, sha: str) -> tuple[int, bytes] | None:

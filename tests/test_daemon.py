@@ -38,7 +38,7 @@ from maildesk.notify import notify, watchdog_interval
 from maildesk.registry import import_registry_file
 from maildesk.store.db import Database
 from maildesk.store.models import Agent, Outbox, Quarantine, Ticket
-from tests.conftest import AGENTS, PG_URL, REGISTRY, make_mail
+from tests.helpers import AGENTS, PG_URL, REGISTRY, make_mail
 from tests.servers.dovecot import Dovecot, free_port
 from tests.servers.smtp_sink import Received, SmtpSink
 

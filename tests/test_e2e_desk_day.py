@@ -19,7 +19,7 @@ import pytest
 from maildesk.app import App
 from maildesk.daemon import Daemon
 from maildesk.registry import import_registry_file
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 from tests.samples import pdf, png
 from tests.servers.dovecot import Dovecot
 from tests.servers.smtp_sink import SmtpSink

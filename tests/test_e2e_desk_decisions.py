@@ -29,7 +29,7 @@ from maildesk.cli import main
 from maildesk.daemon import Daemon
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Outbox, Ticket
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 from tests.servers.dovecot import Dovecot
 from tests.servers.smtp_sink import SmtpSink
 from tests.test_daemon import sections, start_daemon, wait_until

@@ -20,7 +20,7 @@ import pytest
 from maildesk.cli import main
 from maildesk.domain.calendar import BusinessCalendar
 from tests.cli.helpers import write_config
-from tests.conftest import REGISTRY, make_mail
+from tests.helpers import REGISTRY, make_mail
 
 AGENT = "agente1@support.example"
 

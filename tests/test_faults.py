@@ -11,7 +11,7 @@ import pytest
 
 from faults import dovecot_restart, kill, listener, robot, smtp_outage, sqlite_lock
 from faults.common import Result, table
-from tests.conftest import BACKENDS
+from tests.helpers import BACKENDS
 from tests.servers.dovecot import dovecot_available
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -16,7 +16,7 @@ from maildesk.outbound.sender import flush
 from maildesk.pipeline.accept import accept
 from maildesk.registry import import_registry_file
 from maildesk.store.db import sqlite_file
-from tests.conftest import NOW, make_mail
+from tests.helpers import NOW, make_mail
 
 
 @pytest.fixture

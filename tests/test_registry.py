@@ -11,7 +11,7 @@ from maildesk.app import App
 from maildesk.errors import RegistryError
 from maildesk.registry import import_registry_file, parse_registry
 from maildesk.store.models import Contact, Customer, Product
-from tests.conftest import REGISTRY
+from tests.helpers import REGISTRY
 
 
 def _write(tmp_path: Path, text: str, name: str = "reg.toml") -> Path:

@@ -19,7 +19,7 @@ from maildesk.pipeline.tickets import recompute_sla, transition
 from maildesk.registry import import_registry_file
 from maildesk.reports import format_report, percentile, sla_report
 from maildesk.store.models import Ticket
-from tests.conftest import NOW, make_mail
+from tests.helpers import NOW, make_mail
 
 MX = ZoneInfo("America/Mexico_City")
 

@@ -13,7 +13,7 @@ from maildesk.pipeline.outcome import Kind
 from maildesk.store.db import Database
 from maildesk.store.models import Inbox, Ticket
 from maildesk.views import quarantine_list
-from tests.conftest import NOW, make_mail
+from tests.helpers import NOW, make_mail
 
 
 def _parallel(app: App, raws: list[bytes], workers: int = 4) -> list:

@@ -25,7 +25,7 @@ from maildesk.pipeline.accept import accept
 from maildesk.pipeline.tickets import transition
 from maildesk.store.models import Agent, Event, Message, Outbox, Ticket
 from maildesk.timers import run_timers
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 
 MX = ZoneInfo("America/Mexico_City")
 US = timedelta(microseconds=1)

@@ -17,7 +17,7 @@ from maildesk.channels.smtp_listener import ListenerThread
 from maildesk.outbound.sender import flush
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Contact, Event, Outbox
-from tests.conftest import make_mail, outbox
+from tests.helpers import make_mail, outbox
 from tests.servers.dovecot import free_port
 from tests.servers.smtp_sink import SmtpSink
 

@@ -17,7 +17,7 @@ from maildesk.app import App
 from maildesk.channels.smtp_listener import ListenerThread
 from maildesk.store.db import Database
 from maildesk.store.models import Blob, Inbox, Outbox, Quarantine, Ticket
-from tests.conftest import make_mail, outbox
+from tests.helpers import make_mail, outbox
 from tests.servers.dovecot import free_port
 
 SUPPORT = "customerservice@support.example"

@@ -18,7 +18,7 @@ from maildesk.app import App
 from maildesk.channels.smtp_listener import ListenerThread
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Blob, Event, Message, Ticket
-from tests.conftest import make_mail, outbox
+from tests.helpers import make_mail, outbox
 from tests.servers.dovecot import free_port
 
 SUPPORT = "customerservice@support.example"

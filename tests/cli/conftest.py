@@ -10,7 +10,7 @@ import pytest
 
 from maildesk.cli import main
 from tests.cli.helpers import write_config
-from tests.conftest import REGISTRY
+from tests.helpers import REGISTRY
 
 
 @pytest.fixture

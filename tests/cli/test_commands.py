@@ -11,7 +11,7 @@ from pathlib import Path
 
 from maildesk.cli import main
 from tests.cli.helpers import write_config
-from tests.conftest import REGISTRY, make_mail
+from tests.helpers import REGISTRY, make_mail
 
 
 def test_cli_ingest_file_then_tickets_list_and_show_json(cli, tmp_path: Path) -> None:

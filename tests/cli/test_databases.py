@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, inspect
 from maildesk.cli import main
 from maildesk.store.db import describe
 from tests.cli.helpers import write_config
-from tests.conftest import REGISTRY, make_mail
+from tests.helpers import REGISTRY, make_mail
 
 EXE = Path(sys.executable).with_name("maildesk")
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from maildesk.cli.output import dump_json, safe, safe_line, table, width
 from tests.cli.helpers import write_config
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 
 EXE = Path(sys.executable).with_name("maildesk")
 
@@ -24,7 +24,7 @@ def _many_tickets(tmp_path: Path, n: int, body: str = "Hola\n") -> Path:
     """A SQLite database with n tickets, made through the installed command."""
     cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'maildesk.db'}")
     reg = tmp_path / "registry.toml"
-    from tests.conftest import REGISTRY
+    from tests.helpers import REGISTRY
 
     reg.write_text(REGISTRY, encoding="utf-8")
     for argv in (["db", "upgrade"], ["registry", "import", str(reg)]):

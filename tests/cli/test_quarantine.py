@@ -17,7 +17,7 @@ from maildesk.app import App
 from maildesk.config import load_config
 from maildesk.pipeline.quarantine import quarantine
 from maildesk.store.models import Quarantine
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 
 EXE = Path(sys.executable).with_name("maildesk")
 JUNK = b"\x00\x00\x00 not a mail"

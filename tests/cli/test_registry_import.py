@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import REGISTRY
+from tests.helpers import REGISTRY
 
 BROKEN = (
     REGISTRY.replace("max_contacts = 3", "max_contacts = 1")  # acme: 2 contacts

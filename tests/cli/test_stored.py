@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from maildesk.cli.attachments import disk_name
 from maildesk.store.db import Database
 from maildesk.store.models import Outbox
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 
 EXE = Path(sys.executable).with_name("maildesk")
 HOSTILE = [

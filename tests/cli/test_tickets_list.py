@@ -15,7 +15,7 @@ from sqlalchemy import update
 from maildesk.store.db import Database
 from maildesk.store.models import Ticket
 from maildesk.store.search import words
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 
 MAILS = [
     ("ana@acme.example", "Facturación no timbra", "El módulo de facturación marca error 500."),

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from maildesk.store.db import Database
 from maildesk.store.models import Outbox
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 
 ESC_SUBJECT = "=?utf-8?b?" + "RmFjdHVyYRtbMkogcm90YQ==" + "?="  # "Factura\x1b[2J rota"
 HOSTILE_BODY = "Hola\x1b]0;pwned\x07 equipo\x9b31m, \u202eexe.txt\nsegunda línea\n"

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from maildesk.app import App
 from maildesk.outbound.sender import flush
 from maildesk.store.models import Outbox
-from tests.conftest import NOW
+from tests.helpers import NOW
 from tests.servers.smtp_sink import SmtpSink
 from tests.test_daemon import write_config
 

@@ -20,7 +20,7 @@ from maildesk.outbound.sender import flush
 from maildesk.pipeline.accept import accept
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Inbox
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 from tests.servers.dovecot import free_port
 from tests.servers.smtp_sink import SmtpSink
 

@@ -23,7 +23,7 @@ from maildesk.pipeline.outcome import Kind
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Outbox
 from maildesk.views import ticket_detail
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 from tests.servers.smtp_sink import SmtpSink
 
 AGENT1 = "agente1@support.example"

@@ -14,7 +14,7 @@ from maildesk.outbound.sender import flush
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind
 from maildesk.registry import import_registry_file
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 from tests.servers.smtp_sink import SmtpSink
 
 AGENT = "agente1@support.example"

@@ -25,7 +25,7 @@ from maildesk.outbound.claims import LEASE, claim
 from maildesk.outbound.sender import backoff, flush
 from maildesk.outbound.transports import SmtpTransport
 from maildesk.store.models import Outbox
-from tests.conftest import NOW, outbox
+from tests.helpers import NOW, outbox
 from tests.servers.dovecot import free_port
 from tests.servers.smtp_sink import SmtpSink
 

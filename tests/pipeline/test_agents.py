@@ -18,7 +18,7 @@ from maildesk.pipeline.tickets import transition
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Message, Outbox, Ticket
 from maildesk.views import ticket_detail
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 
 AGENT = "agente1@support.example"
 AGENT2 = "agente2@support.example"

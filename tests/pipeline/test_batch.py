@@ -16,7 +16,7 @@ from maildesk.pipeline import accept as pipeline
 from maildesk.pipeline.accept import accept_batch
 from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.store.models import Inbox, Outbox, Ticket
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 
 
 def _count(app: App, model: type) -> int:
@@ -113,7 +113,7 @@ def test_s8_batch_listeners_hear_only_committed_outcomes(app: App) -> None:
 def test_p11_batch_sees_a_ticket_closed_earlier_in_the_same_batch(app: App) -> None:
     """An agent's #close and the customer's reply in one batch: the reply must see the
     ticket closed (a new linked ticket, P11), not the state it had when the batch began."""
-    from tests.conftest import outbox
+    from tests.helpers import outbox
 
     opened = accept_batch(app, [(make_mail(message_id="<c1@acme.example>"), "b:0")])
     assert isinstance(opened[0], Outcome) and opened[0].ticket_number == 1
@@ -141,7 +141,7 @@ def test_p7_batch_spreads_new_tickets_by_load(make_app: Any, registry_file: Any)
     from maildesk.pipeline.accept import accept
     from maildesk.pipeline.tickets import transition
     from maildesk.registry import import_registry_file
-    from tests.conftest import NOW
+    from tests.helpers import NOW
 
     app = make_app(
         agents=[

@@ -15,7 +15,7 @@ from maildesk.app import App
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind
 from maildesk.store.models import Inbox, Quarantine
-from tests.conftest import NOW
+from tests.helpers import NOW
 
 CORPUS = sorted((Path(__file__).parent.parent / "corpus").glob("*.eml"))
 AUTOMATIC = {

@@ -21,7 +21,7 @@ from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Outbox, Ticket
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 from tests.samples import pdf, png
 from tests.servers.smtp_sink import SmtpSink
 

@@ -21,7 +21,7 @@ from maildesk.pipeline.tickets import transition
 from maildesk.registry import import_registry_file
 from maildesk.store.files import ticket_files
 from maildesk.store.models import Ticket
-from tests.conftest import NOW, make_mail
+from tests.helpers import NOW, make_mail
 from tests.samples import mail_with_inline_image, pdf, png
 from tests.servers.smtp_sink import SmtpSink
 

@@ -18,7 +18,7 @@ from maildesk.pipeline.outcome import Kind
 from maildesk.pipeline.tickets import transition
 from maildesk.store.history import _HISTORY
 from maildesk.store.models import Outbox, Ticket
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 
 AGENT = "agente1@support.example"
 

@@ -28,7 +28,7 @@ from maildesk.registry import import_registry_file
 from maildesk.store.models import Contact, Event, Outbox, Participant, Ticket
 from maildesk.timers import run_timers
 from maildesk.views import ticket_detail
-from tests.conftest import NOW, REGISTRY, make_mail, outbox
+from tests.helpers import NOW, REGISTRY, make_mail, outbox
 from tests.servers.smtp_sink import Received, SmtpSink
 
 ANA, LUIS = "ana@acme.example", "luis@acme.example"

@@ -21,7 +21,7 @@ from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Event, Message, Outbox, Ticket
 from maildesk.timers import run_timers
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 
 AGENT = "agente1@support.example"  # the assignee P7 picks for a new soporte ticket
 COMMITTEE = "comite@support.example"

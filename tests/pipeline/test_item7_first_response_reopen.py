@@ -18,7 +18,7 @@ from maildesk.pipeline.tickets import transition
 from maildesk.reports import sla_report
 from maildesk.store.models import Event, Resolution, Ticket
 from maildesk.timers import run_timers
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 
 MX = ZoneInfo("America/Mexico_City")
 AGENT = "agente1@support.example"

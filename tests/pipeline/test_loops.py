@@ -8,7 +8,7 @@ from email import message_from_bytes
 
 from maildesk.app import App
 from maildesk.pipeline.accept import accept
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 
 
 def _robot_run(app: App, robot: str, rounds: int, keep_thread: bool) -> int:

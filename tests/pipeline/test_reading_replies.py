@@ -12,7 +12,7 @@ from maildesk.app import App
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind
 from maildesk.views import ticket_detail
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 from tests.mail.tnef_writer import LOG, write_tnef
 
 AGENT = "agente1@support.example"

@@ -13,7 +13,7 @@ from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind
 from maildesk.store.models import Contact, Inbox, Message, Ticket
 from maildesk.views import ticket_detail
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 
 
 def _ticket(app: App, number: int) -> Ticket:
@@ -296,7 +296,7 @@ def test_r5_daily_cap_on_automatic_mail_to_one_address(make_app, registry_file) 
 
 def test_r5_deactivated_contact_is_unregistered(app: App, tmp_path) -> None:
     from maildesk.registry import import_registry_file
-    from tests.conftest import REGISTRY
+    from tests.helpers import REGISTRY
 
     smaller = REGISTRY.replace(
         '  { email = "luis@acme.example", name = "Luis Gómez", cloud_space = "acme-test" },\n', ""

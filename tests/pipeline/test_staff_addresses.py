@@ -21,7 +21,7 @@ from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Event
-from tests.conftest import NOW, REGISTRY, make_mail, outbox
+from tests.helpers import NOW, REGISTRY, make_mail, outbox
 
 SOURCE = "imap:support/INBOX/1:1"
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from maildesk.app import App
 from maildesk.pipeline.accept import accept
 from maildesk.store.models import Ticket
-from tests.conftest import make_mail
+from tests.helpers import make_mail
 
 #: Monday 2026-10-05 15:00 UTC (09:00 in Mexico City); the desk runs for eight weeks.
 START = datetime(2026, 10, 5, 15, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ from maildesk.store.models import Event, Ticket
 from maildesk.timers.batch import Batch
 from maildesk.timers.lifecycle import T1
 from maildesk.timers.sla import T4_BREACH
-from tests.conftest import NOW, make_mail
+from tests.helpers import NOW, make_mail
 
 LATER = NOW + timedelta(days=40)
 

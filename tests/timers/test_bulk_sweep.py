@@ -21,7 +21,7 @@ from maildesk.registry import import_registry_file
 from maildesk.store.models import Contact, Event, Ticket
 from maildesk.timers import TIMERS, run_timers
 from maildesk.timers.sweep import TimerReport, Units
-from tests.conftest import NOW, make_mail, outbox
+from tests.helpers import NOW, make_mail, outbox
 
 # the module, not the `sweep` function `maildesk.timers` re-exports under the same name
 SWEEP = importlib.import_module("maildesk.timers.sweep")

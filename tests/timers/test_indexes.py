@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from maildesk.app import App
 from maildesk.store.models import Ticket
 from maildesk.timers import TIMERS
-from tests.conftest import NOW
+from tests.helpers import NOW
 
 OPEN = "state = 'open'"
 PARTIAL = {
