@@ -272,6 +272,23 @@ def _simple(es: str, en: str) -> Phrase:
     return phrase
 
 
+def _attachments_mailed(w: Words, who: str, d: Detail) -> str:
+    """`#adjuntos`: which files went to whom, in how many mails, and which could not."""
+    files, big = w._value(d.get("files") or []), w._value(d.get("too_big") or [])
+    text = w.pick(
+        "adjuntos n.º {files} enviados por correo a {who} ({mails} correo(s))",
+        "attachments no. {files} mailed to {who} ({mails} mail(s))",
+        files=files,
+        who=who,
+        mails=d.get("mails", 0),
+    )
+    if d.get("too_big"):
+        text += w.pick(
+            "; demasiado grandes para el correo: {big}", "; too big to mail: {big}", big=big
+        )
+    return text
+
+
 _EVENTS: dict[str, Phrase] = {
     "created": _created,
     "assigned": _assigned,
@@ -328,6 +345,7 @@ _EVENTS: dict[str, Phrase] = {
         "bounce from {who} (permanent: {permanent}) for {recipients}",
     ),
     "participant": _participant,
+    "attachments_mailed": _attachments_mailed,
     "participants_carried": _simple(
         "en copia como en el #{from}: {addresses}", "copied as on #{from}: {addresses}"
     ),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from maildesk.app import App
+from maildesk.cli.words import Words
 from maildesk.outbound.sender import flush
 from maildesk.outbound.templates import format_size
 from maildesk.pipeline.accept import accept
@@ -21,6 +22,7 @@ from maildesk.pipeline.tickets import transition
 from maildesk.registry import import_registry_file
 from maildesk.store.files import ticket_files
 from maildesk.store.models import Ticket
+from maildesk.views import ticket_detail
 from tests.helpers import NOW, make_mail
 from tests.samples import mail_with_inline_image, pdf, png
 from tests.servers.smtp_sink import SmtpSink
@@ -246,6 +248,14 @@ def test_item1_adjuntos_mails_every_file_split_under_the_cap(
     assert f"maildesk attachments get {number} {huge_id} -o CARPETA" in text
     assert all(m["Auto-Submitted"] == "auto-replied" for m in mails)
     assert not [r for r in smtp_sink.messages if "ana@acme.example" in r.rcpt_tos]
+    events = [e for e in ticket_detail(app, number)["events"] if e["kind"] == "attachments_mailed"]
+    (event,) = events  # `tickets show` says who got what
+    ids = _ids(app, number)
+    said = Words("es", app.calendar.tz).event(event["kind"], event["actor"], event["detail"])
+    assert said == (
+        f"adjuntos n.º {ids['uno.pdf']}, {ids['dos.pdf']}, {ids['tres.png']} enviados por "
+        f"correo a {AGENT} (2 correo(s)); demasiado grandes para el correo: {huge_id}"
+    )
 
 
 def test_item1_adjuntos_by_number_or_name_sends_just_that_file(
