@@ -34,11 +34,15 @@ if str(REPO) not in sys.path:  # `python faults/...` as well as `python -m fault
 from maildesk.registry import import_registry_file  # noqa: E402
 from maildesk.store.db import Database  # noqa: E402
 from maildesk.store.models import Inbox, Message, Outbox, Ticket  # noqa: E402
-from tests.helpers import REGISTRY, make_mail  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    CUSTOMER,
+    REGISTRY,
+    make_mail,
+)
+from tests.servers.daemon import daemon_config, write_config  # noqa: E402
 from tests.servers.dovecot import Dovecot, dovecot_available  # noqa: E402
 from tests.servers.postgres import throwaway_schema  # noqa: E402
 from tests.servers.smtp_sink import Received, SmtpSink  # noqa: E402
-from tests.test_daemon import CUSTOMER, daemon_config, write_config  # noqa: E402
 
 PG_URL = os.environ.get(
     "MAILDESK_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

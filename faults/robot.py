@@ -34,8 +34,8 @@ from faults.common import (
     wait_until,
 )
 from maildesk.store.models import Event
+from tests.helpers import CUSTOMER, SUPPORT
 from tests.servers.dovecot import free_port
-from tests.test_daemon import CUSTOMER, SUPPORT
 
 TAG = re.compile(r"\[[^\]]*#\d+\]\s*")
 

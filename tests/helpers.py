@@ -6,14 +6,20 @@ the pipeline wrote. Import from here, never from conftest.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from maildesk.app import App
 from maildesk.store.models import Outbox
+
+SUPPORT = "customerservice@support.example"
+CUSTOMER = "ana@acme.example"  # ACME's first contact in REGISTRY
 
 #: The PostgreSQL server the database tests also run on (unset: SQLite only).
 PG_URL = os.environ.get("MAILDESK_TEST_DATABASE_URL", "")
@@ -110,3 +116,22 @@ def outbox(app: App, template: str | None = None, to: str | None = None) -> list
         if to:
             q = q.where(Outbox.to_addr == to)
         return list(s.scalars(q))
+
+
+def count(app: App, model: Any) -> int:
+    """How many rows a model's table holds."""
+    with app.db.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def wait_until(cond: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `cond` until it returns something true, and return that; fail the test naming
+    `what` after `timeout` seconds. For what another thread or process does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)

@@ -14,13 +14,11 @@ import signal
 import smtplib
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
@@ -38,27 +36,15 @@ from maildesk.notify import notify, watchdog_interval
 from maildesk.registry import import_registry_file
 from maildesk.store.db import Database
 from maildesk.store.models import Agent, Outbox, Quarantine, Ticket
-from tests.helpers import AGENTS, PG_URL, REGISTRY, make_mail
+from tests.helpers import CUSTOMER, PG_URL, SUPPORT, count, make_mail, wait_until
+from tests.servers.daemon import DaemonProcess, daemon_config, sections, start_daemon, write_config
 from tests.servers.dovecot import Dovecot, free_port
 from tests.servers.smtp_sink import Received, SmtpSink
 
 ROOT = Path(__file__).resolve().parent.parent
-CUSTOMER = "ana@acme.example"
-SUPPORT = "customerservice@support.example"
 
 
 # -- helpers -------------------------------------------------------------------------------
-def wait_until(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
 def acks(sink: SmtpSink) -> list[Received]:
     """Mail the sink got for the customer (agents' notifications go elsewhere)."""
     return [m for m in list(sink.messages) if m.rcpt_tos == [CUSTOMER]]
@@ -66,11 +52,6 @@ def acks(sink: SmtpSink) -> list[Received]:
 
 def in_reply_to(m: Received) -> str:
     return str(m.message["In-Reply-To"] or "").strip()
-
-
-def count(app: App, model: Any) -> int:
-    with app.db.transaction() as s:
-        return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def restart_sink(sink: SmtpSink, port: int) -> None:
@@ -81,29 +62,6 @@ def restart_sink(sink: SmtpSink, port: int) -> None:
     sink.port = port
 
 
-def sections(tmp_path: Path, dovecot: Dovecot | None, sink: SmtpSink | None) -> dict[str, Any]:
-    """Config sections for IMAP in / SMTP out against the test servers."""
-    out: dict[str, Any] = {"limits": {"auto_mails_per_recipient_per_day": 100000}}
-    if dovecot is not None:
-        secret = tmp_path / "imap.secret"
-        secret.write_text(dovecot.password + "\n")
-        out["inbound"] = {
-            "mode": "imap",
-            "imap": {
-                "host": dovecot.host,
-                "port": dovecot.port,
-                "ssl": False,
-                "starttls": False,
-                "username": dovecot.users[0],
-                "password_file": str(secret),
-                "poll_seconds": 5,
-            },
-        }
-    if sink is not None:
-        out["outbound"] = {"mode": "smtp", "host": sink.host, "port": sink.port, "starttls": False}
-    return out
-
-
 @pytest.fixture(autouse=True)
 def _daemon_logs(caplog: pytest.LogCaptureFixture) -> None:
     """A failing test shows the daemon's story (state changes, lock, outbox) at INFO."""
@@ -111,162 +69,16 @@ def _daemon_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Path:
-    path = tmp_path / "registry.toml"
-    path.write_text(REGISTRY, encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    """In-process daemons; always stopped at the end."""
-    started: list[Daemon] = []
-    yield started
-    for d in started:
-        d.stop()
-
-
-def start_daemon(app: App, daemons: list[Daemon]) -> Daemon:
-    d = Daemon(app)
-    d.imap_overrides = {
-        "retry_seconds": 0.2,
-        "backoff_initial": 0.2,
-        "backoff_max": 1.0,
-        "timeout": 5,
-    }
-    d.outbox_backoff_initial, d.outbox_backoff_max = 0.2, 1.0
-    d.lock_retry_seconds = 0.5
-    daemons.append(d)
-    d.start()
-    return d
-
-
-@pytest.fixture
 def imap_app(
     make_app: Callable[..., App],
-    registry: Path,
+    registry_file: Path,
     tmp_path: Path,
     dovecot: Dovecot,
     smtp_sink: SmtpSink,
 ) -> App:
     app = make_app(**sections(tmp_path, dovecot, smtp_sink))
-    import_registry_file(app.db, registry)
+    import_registry_file(app.db, registry_file)
     return app
-
-
-# -- subprocess daemons ---------------------------------------------------------------------
-def toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def write_config(path: Path, data: dict[str, Any]) -> Path:
-    """A tiny TOML writer for the nested tables the tests need."""
-    lines: list[str] = []
-
-    def table(prefix: str, d: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
-        if prefix:
-            lines.append(f"[{prefix}]")
-        lines.extend(f"{k} = {toml_value(v)}" for k, v in scalars.items())
-        for k, v in d.items():
-            if isinstance(v, dict):
-                table(f"{prefix}.{k}" if prefix else k, v)
-
-    agents = data.pop("agents", [])
-    table("", data)
-    for a in agents:
-        lines.append("[[agents]]")
-        lines.extend(f"{k} = {toml_value(v)}" for k, v in a.items())
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def daemon_config(
-    tmp_path: Path, db_url: str, dovecot: Dovecot | None, sink: SmtpSink | None, **extra: Any
-) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "support": {"address": SUPPORT, "subject_prefix": "BITAM"},
-        "database": {"url": db_url},
-        "inbound": {"mode": "none"},
-        "outbound": {"mode": "maildir", "maildir": str(tmp_path / "outbox")},
-        "escalation": {"supervisors": ["jefe@support.example"]},
-        "agents": [dict(a) for a in AGENTS],
-        **sections(tmp_path, dovecot, sink),
-    }
-    data.update(extra)
-    return data
-
-
-class DaemonProcess:
-    """`python -m maildesk [--config CFG] run` with stderr in a file and a notify socket."""
-
-    def __init__(self, log_path: Path, config: Path | None, cwd: Path, watchdog: bool = False):
-        self.log_path = log_path
-        self.name = f"maildesk-test-{uuid.uuid4().hex}"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind("\0" + self.name)  # abstract namespace: no path length limit
-        self.sock.settimeout(0.2)
-        self.notices: list[str] = []
-        env = {k: v for k, v in os.environ.items() if k != "MAILDESK_CONFIG"}
-        env["NOTIFY_SOCKET"] = "@" + self.name
-        env["PYTHONPATH"] = str(ROOT)
-        if watchdog:
-            env["WATCHDOG_USEC"] = "400000"
-        args = [sys.executable, "-m", "maildesk"]
-        if config is not None:
-            args += ["--config", str(config)]
-        self._log = open(log_path, "wb")  # noqa: SIM115 (closed in close())
-        self.proc = subprocess.Popen(
-            [*args, "run"], cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def _drain(self) -> None:
-        try:
-            while True:
-                self.notices.extend(self.sock.recv(4096).decode().split("\n"))
-        except (TimeoutError, BlockingIOError):
-            pass
-
-    def wait_notice(self, line: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while line not in self.notices:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {line} within {timeout}s:\n{self.log()}")
-            self._drain()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> tuple[int, float]:
-        """Send sig; return (exit code, seconds until exit)."""
-        t0 = time.monotonic()
-        self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout)
-        return rc, time.monotonic() - t0
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._drain()
-        self.sock.close()
-        self._log.close()
-
-
-@pytest.fixture
-def processes() -> Iterator[list[DaemonProcess]]:
-    procs: list[DaemonProcess] = []
-    yield procs
-    for p in procs:
-        p.close()
 
 
 # -- end to end ----------------------------------------------------------------------------
@@ -418,14 +230,14 @@ def test_s8_smtp_down_then_outbox_delivers_everything(
 
 
 def test_metrics_endpoint_counts_smtp_listener_outcomes(
-    make_app: Callable[..., App], registry: Path, daemons: list[Daemon]
+    make_app: Callable[..., App], registry_file: Path, daemons: list[Daemon]
 ) -> None:
     smtp_port, metrics_port = free_port(), free_port()
     app = make_app(
         inbound={"mode": "smtp", "smtp": {"host": "127.0.0.1", "port": smtp_port}},
         metrics={"listen": f"127.0.0.1:{metrics_port}"},
     )
-    import_registry_file(app.db, registry)
+    import_registry_file(app.db, registry_file)
     start_daemon(app, daemons)
     m = EmailMessage()
     m["From"], m["To"], m["Subject"] = CUSTOMER, SUPPORT, "no imprime"
@@ -512,13 +324,13 @@ def test_sd_notify_abstract_socket_and_watchdog(monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.imap
 def test_s8_sigterm_exits_0_within_10s(
     tmp_path: Path,
-    registry: Path,
+    registry_file: Path,
     dovecot: Dovecot,
     smtp_sink: SmtpSink,
     processes: list[DaemonProcess],
 ) -> None:
     db_url = sqlite_url(tmp_path)  # process behaviour: the database engine does not matter
-    prepare_db(db_url, registry)
+    prepare_db(db_url, registry_file)
     cfg = write_config(
         tmp_path / "maildesk.toml", daemon_config(tmp_path, db_url, dovecot, smtp_sink)
     )
@@ -580,7 +392,7 @@ def test_sighup_reloads_agents_and_templates(
 
 
 def test_embedded_defaults_smtp_listener_acknowledges(
-    tmp_path: Path, registry: Path, processes: list[DaemonProcess]
+    tmp_path: Path, registry_file: Path, processes: list[DaemonProcess]
 ) -> None:
     """No config file at all: SQLite ./maildesk.db, SMTP on 127.0.0.1:8025, ./outbox/."""
     with socket.socket() as probe:
@@ -591,7 +403,7 @@ def test_embedded_defaults_smtp_listener_acknowledges(
             pytest.skip("127.0.0.1:8025 is busy: cannot test the embedded default listener")
     work = tmp_path / "empty"
     work.mkdir()
-    prepare_db(f"sqlite:///{work / 'maildesk.db'}", registry)
+    prepare_db(f"sqlite:///{work / 'maildesk.db'}", registry_file)
     p = DaemonProcess(tmp_path / "daemon.log", None, work)
     processes.append(p)
     p.wait_notice("READY=1")
@@ -613,7 +425,7 @@ def test_embedded_defaults_smtp_listener_acknowledges(
 def test_s8_two_daemons_on_postgresql_process_each_message_once(
     tmp_path: Path,
     db_url: str,
-    registry: Path,
+    registry_file: Path,
     dovecot: Dovecot,
     smtp_sink: SmtpSink,
     processes: list[DaemonProcess],
@@ -623,7 +435,7 @@ def test_s8_two_daemons_on_postgresql_process_each_message_once(
         if not PG_URL:
             reason += " (set MAILDESK_TEST_DATABASE_URL to run it)"
         pytest.skip(reason)
-    prepare_db(db_url, registry)
+    prepare_db(db_url, registry_file)
     cfg = write_config(
         tmp_path / "maildesk.toml", daemon_config(tmp_path, db_url, dovecot, smtp_sink)
     )

@@ -10,7 +10,7 @@ customer's history and the files; the first agent, who handed it over, gets noth
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,22 +19,14 @@ import pytest
 from maildesk.app import App
 from maildesk.daemon import Daemon
 from maildesk.registry import import_registry_file
-from tests.helpers import make_mail
+from tests.helpers import make_mail, wait_until
 from tests.samples import pdf, png
+from tests.servers.daemon import sections, start_daemon
 from tests.servers.dovecot import Dovecot
 from tests.servers.smtp_sink import SmtpSink
-from tests.test_daemon import sections, start_daemon, wait_until
 
 UNO, DOS = "agente1@support.example", "agente2@support.example"
 CUSTOMER = "ana@acme.example"
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for d in started:
-        d.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import io
 import json
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,23 +29,15 @@ from maildesk.cli import main
 from maildesk.daemon import Daemon
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Outbox, Ticket
-from tests.helpers import make_mail
+from tests.helpers import make_mail, wait_until
+from tests.servers.daemon import sections, start_daemon
 from tests.servers.dovecot import Dovecot
 from tests.servers.smtp_sink import SmtpSink
-from tests.test_daemon import sections, start_daemon, wait_until
 
 UNO, DOS = "agente1@support.example", "agente2@support.example"
 CUSTOMER = "ana@acme.example"
 MEMBER = "producto@support.example"  # on the feature committee, not an agent
 SUPERVISOR = "jefe@support.example"
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for d in started:
-        d.stop()
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, select, text
 
 from maildesk.app import App
 from maildesk.channels.smtp_listener import ListenerThread
 from maildesk.store.db import Database
 from maildesk.store.models import Blob, Inbox, Outbox, Quarantine, Ticket
-from tests.helpers import make_mail, outbox
+from tests.helpers import count, make_mail, outbox
 from tests.servers.dovecot import free_port
 
 SUPPORT = "customerservice@support.example"
@@ -39,11 +39,6 @@ def listen(app: App) -> Iterator[Callable[..., ListenerThread]]:
         lt.stop()
 
 
-def _count(app: App, model: type) -> int:
-    with app.db.transaction() as s:
-        return s.scalar(select(func.count()).select_from(model)) or 0
-
-
 def _send(lt: ListenerThread, raw: bytes, sender: str, rcpts: list[str]) -> tuple[int, bytes]:
     """One SMTP transaction; returns the DATA reply (or the refusal that ended it)."""
     with smtplib.SMTP(lt.host, lt.port, timeout=30) as c:
@@ -60,7 +55,7 @@ def test_p3_smtp_listener_250_and_ticket_for_registered_sender(app: App, listen:
     lt = listen()
     code, msg = _send(lt, make_mail(), "ana@acme.example", [SUPPORT])
     assert (code, msg) == (250, b"2.0.0 OK ticket 1")
-    assert _count(app, Ticket) == 1
+    assert count(app, Ticket) == 1
     (row,) = _ledger(app)
     assert row.outcome == "ticketed" and row.source.startswith("smtp:127.0.0.1:")
     (ack,) = outbox(app, "acknowledgement")
@@ -72,7 +67,7 @@ def test_p3_smtp_listener_550_for_unregistered(app: App, listen: Any) -> None:
     raw = make_mail(sender="stranger@elsewhere.example")
     code, msg = _send(lt, raw, "stranger@elsewhere.example", [SUPPORT])
     assert code == 550 and msg.startswith(b"5.7.1 ")
-    assert _count(app, Ticket) == 0
+    assert count(app, Ticket) == 0
     assert outbox(app) == []  # the sending MTA bounces: no rejected_unregistered notice too
     (row,) = _ledger(app)  # ...but the message is kept
     assert row.outcome == "rejected" and row.sender == "stranger@elsewhere.example"
@@ -85,7 +80,7 @@ def test_p1_smtp_listener_550_for_expired_contract(app: App, listen: Any) -> Non
     lt = listen()
     code, msg = _send(lt, make_mail(sender="otto@oldco.example"), "otto@oldco.example", [SUPPORT])
     assert code == 550 and msg.startswith(b"5.7.1 ")
-    assert _count(app, Ticket) == 0 and outbox(app) == []
+    assert count(app, Ticket) == 0 and outbox(app) == []
     assert [r.outcome for r in _ledger(app)] == ["rejected"]
 
 
@@ -110,7 +105,7 @@ def test_smtp_listener_552_for_too_large(make_app: Any, registry_file: Any, list
         assert (code, msg) == (552, b"5.3.4 Message too big for system")
         # The session goes on: a normal message right after is ticketed.
         assert c.sendmail("ana@acme.example", [SUPPORT], make_mail()) == {}
-    assert _count(a, Ticket) == 1
+    assert count(a, Ticket) == 1
     assert [r.outcome for r in _ledger(a)] == ["ticketed"]
 
 
@@ -150,7 +145,7 @@ def test_s8_smtp_listener_451_when_database_locked_writes_nothing(
     busy.db.engine.dispose()
     lt = listen(busy)
     raw = make_mail()
-    before = (_count(app, Inbox), _count(app, Blob), _count(app, Outbox))
+    before = (count(app, Inbox), count(app, Blob), count(app, Outbox))
     locker = Database(db_url)
     try:
         with locker.engine.connect() as conn:
@@ -162,10 +157,10 @@ def test_s8_smtp_listener_451_when_database_locked_writes_nothing(
     finally:
         locker.dispose()
     assert code == 451 and msg.startswith(b"4.3.0 ")
-    assert (_count(app, Inbox), _count(app, Blob), _count(app, Outbox)) == before
-    assert _count(app, Ticket) == 0 and _count(app, Quarantine) == 0
+    assert (count(app, Inbox), count(app, Blob), count(app, Outbox)) == before
+    assert count(app, Ticket) == 0 and count(app, Quarantine) == 0
     code, _ = _send(lt, raw, "ana@acme.example", [SUPPORT])  # the MTA retries
-    assert code == 250 and _count(app, Ticket) == 1
+    assert code == 250 and count(app, Ticket) == 1
 
 
 def test_r1_smtp_listener_same_message_twice_one_ticket(app: App, listen: Any) -> None:
@@ -175,7 +170,7 @@ def test_r1_smtp_listener_same_message_twice_one_ticket(app: App, listen: Any) -
     second = _send(lt, raw, "ana@acme.example", [SUPPORT])
     assert first == (250, b"2.0.0 OK ticket 1")
     assert second == (250, b"2.0.0 OK")  # done already: acknowledged, nothing new
-    assert _count(app, Ticket) == 1 and len(outbox(app, "acknowledgement")) == 1
+    assert count(app, Ticket) == 1 and len(outbox(app, "acknowledgement")) == 1
 
 
 def test_r1_smtp_listener_several_recipients_one_message(app: App, listen: Any) -> None:
@@ -183,7 +178,7 @@ def test_r1_smtp_listener_several_recipients_one_message(app: App, listen: Any) 
     raw = make_mail(to=f"{SUPPORT}, soporte@support.example")
     code, _ = _send(lt, raw, "ana@acme.example", [SUPPORT, "soporte@support.example"])
     assert code == 250
-    assert _count(app, Ticket) == 1 and len(_ledger(app)) == 1
+    assert count(app, Ticket) == 1 and len(_ledger(app)) == 1
 
 
 def test_lmtp_listener_one_reply_per_recipient(app: App, listen: Any) -> None:
@@ -201,7 +196,7 @@ def test_lmtp_listener_one_reply_per_recipient(app: App, listen: Any) -> None:
         assert first == second == (250, b"2.0.0 OK ticket 1")
         # Single recipient: plain smtplib.sendmail works and reports success.
         assert c.sendmail("stranger@x.example", [SUPPORT], make_mail()) == {}
-    assert _count(app, Ticket) == 2
+    assert count(app, Ticket) == 2
     assert [r.source.split(":")[0] for r in _ledger(app)] == ["lmtp", "lmtp"]
 
 
@@ -215,7 +210,7 @@ def test_lmtp_listener_550_for_unregistered(app: App, listen: Any) -> None:
         first = c.data(make_mail(sender="stranger@elsewhere.example"))
         second = c.getreply()
     assert first[0] == second[0] == 550
-    assert _count(app, Ticket) == 0 and outbox(app) == []
+    assert count(app, Ticket) == 0 and outbox(app) == []
 
 
 def test_r2_smtp_listener_null_sender_is_a_bounce_never_answered(app: App, listen: Any) -> None:
@@ -228,7 +223,7 @@ def test_r2_smtp_listener_null_sender_is_a_bounce_never_answered(app: App, liste
     )
     code, _ = _send(lt, raw, "<>", [SUPPORT])
     assert code == 250
-    assert _count(app, Ticket) == 0 and outbox(app) == []
+    assert count(app, Ticket) == 0 and outbox(app) == []
     (row,) = _ledger(app)
     assert row.outcome == "ignored"
 
@@ -240,7 +235,7 @@ def test_smtp_listener_accepts_lines_longer_than_rfc5321(app: App, listen: Any) 
     lt = listen()
     with smtplib.SMTP(lt.host, lt.port, timeout=30) as c:
         assert c.sendmail("ana@acme.example", [SUPPORT], raw) == {}
-    assert _count(app, Ticket) == 1
+    assert count(app, Ticket) == 1
 
 
 def test_smtp_listener_bug_quarantines_and_answers_250(
@@ -258,7 +253,7 @@ def test_smtp_listener_bug_quarantines_and_answers_250(
     with app.db.transaction() as s:
         (q,) = s.scalars(select(Quarantine))
         assert "bug in routing" in q.error and q.source.startswith("smtp:")
-    assert _count(app, Ticket) == 0 and _count(app, Inbox) == 0
+    assert count(app, Ticket) == 0 and count(app, Inbox) == 0
 
 
 def test_smtp_listener_limits_concurrent_connections(make_app: Any, listen: Any) -> None:

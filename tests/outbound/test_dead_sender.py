@@ -29,8 +29,8 @@ from maildesk.app import App
 from maildesk.outbound.sender import flush
 from maildesk.store.models import Outbox
 from tests.helpers import NOW
+from tests.servers.daemon import write_config
 from tests.servers.smtp_sink import SmtpSink
-from tests.test_daemon import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPPORT = "customerservice@support.example"

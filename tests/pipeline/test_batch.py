@@ -16,12 +16,7 @@ from maildesk.pipeline import accept as pipeline
 from maildesk.pipeline.accept import accept_batch
 from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.store.models import Inbox, Outbox, Ticket
-from tests.helpers import make_mail
-
-
-def _count(app: App, model: type) -> int:
-    with app.db.transaction() as s:
-        return s.scalar(select(func.count()).select_from(model)) or 0
+from tests.helpers import count, make_mail
 
 
 def _kinds(results: list[Outcome | Exception]) -> list[Any]:
@@ -41,8 +36,8 @@ def test_r1_r9_batch_gives_each_mail_its_own_outcome(app: App) -> None:
     assert _kinds(results) == [Kind.TICKETED, Kind.FOLLOWED_UP, Kind.IGNORED, Kind.REJECTED]
     assert isinstance(results[2], Outcome) and results[2].duplicate
     assert isinstance(results[1], Outcome) and results[1].ticket_number == 1
-    assert _count(app, Ticket) == 1
-    assert _count(app, Inbox) == 3  # one ledger row per mail, none for the duplicate
+    assert count(app, Ticket) == 1
+    assert count(app, Inbox) == 3  # one ledger row per mail, none for the duplicate
 
 
 def test_s8_batch_bug_costs_only_its_own_mail(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,7 +60,7 @@ def test_s8_batch_bug_costs_only_its_own_mail(app: App, monkeypatch: pytest.Monk
     results = accept_batch(app, items)
 
     assert _kinds(results) == [Kind.TICKETED, RuntimeError, Kind.TICKETED]
-    assert _count(app, Ticket) == 2 and _count(app, Inbox) == 2
+    assert count(app, Ticket) == 2 and count(app, Inbox) == 2
     with app.db.transaction() as s:
         subjects = set(s.scalars(select(Inbox.subject)))
     assert subjects == {"uno", "tres"}  # nothing of the failed mail was written
@@ -92,7 +87,7 @@ def test_s8_batch_database_failure_writes_nothing(
     with pytest.raises(TemporaryFailure):
         accept_batch(app, items)
 
-    assert (_count(app, Ticket), _count(app, Inbox), _count(app, Outbox)) == (0, 0, 0)
+    assert (count(app, Ticket), count(app, Inbox), count(app, Outbox)) == (0, 0, 0)
     assert heard == []  # nobody is told of work that was rolled back
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import email
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from maildesk.app import App
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind
 from maildesk.store.models import Contact, Inbox, Message, Ticket
 from maildesk.views import ticket_detail
-from tests.helpers import NOW, make_mail, outbox
+from tests.helpers import NOW, count, make_mail, outbox
 
 
 def _ticket(app: App, number: int) -> Ticket:
@@ -21,11 +21,6 @@ def _ticket(app: App, number: int) -> Ticket:
         t = s.get(Ticket, number)
         assert t is not None
         return t
-
-
-def _count(app: App, model: type) -> int:
-    with app.db.transaction() as s:
-        return s.scalar(select(func.count()).select_from(model)) or 0
 
 
 def _resolve(app: App, number: int, when=NOW) -> None:
@@ -105,8 +100,8 @@ def test_r1_same_message_id_twice_is_processed_once(app: App) -> None:
     again = accept(app, raw, "imap:1", NOW + timedelta(minutes=5))
     assert first.kind is Kind.TICKETED
     assert again.kind is Kind.IGNORED and again.duplicate
-    assert _count(app, Ticket) == 1 and len(outbox(app, "acknowledgement")) == 1
-    assert _count(app, Inbox) == 1
+    assert count(app, Ticket) == 1 and len(outbox(app, "acknowledgement")) == 1
+    assert count(app, Inbox) == 1
 
 
 def test_r1_to_and_cc_copies_are_one_message(app: App) -> None:
@@ -211,7 +206,7 @@ def test_r3_automatic_mail_never_opens_a_ticket(app: App) -> None:
     ):
         out = accept(app, make_mail(headers=headers), "t", NOW)
         assert out.kind is Kind.IGNORED, headers
-    assert _count(app, Ticket) == 0 and outbox(app) == []
+    assert count(app, Ticket) == 0 and outbox(app) == []
 
 
 def test_r3_our_own_message_id_is_never_answered(app: App) -> None:
@@ -223,7 +218,7 @@ def test_r3_our_own_message_id_is_never_answered(app: App) -> None:
     before = len(outbox(app))
     out = accept(app, looped, "t", NOW)
     assert out.kind in (Kind.IGNORED, Kind.FOLLOWED_UP)
-    assert len(outbox(app)) == before and _count(app, Ticket) == 1
+    assert len(outbox(app)) == before and count(app, Ticket) == 1
 
 
 def test_r3_x_auto_response_suppress_alone_still_opens_ticket_silently(app: App) -> None:
@@ -245,7 +240,7 @@ def test_r4_agent_mail_is_stored_on_its_ticket_not_ticketed(app: App) -> None:
     )
     out = accept(app, reply, "t", NOW)
     assert out.kind is Kind.FOLLOWED_UP and out.ticket_number == 1
-    assert _count(app, Ticket) == 1
+    assert count(app, Ticket) == 1
     assert outbox(app, "rejected_unregistered") == []
 
 
@@ -255,7 +250,7 @@ def test_r4_agent_mail_is_stored_on_its_ticket_not_ticketed(app: App) -> None:
 def test_r5_p3_unregistered_sender_rejected_with_notice_no_ticket(app: App) -> None:
     out = accept(app, make_mail(sender="stranger@nowhere.example"), "t", NOW)
     assert out.kind is Kind.REJECTED and out.folder_role == "rejected"
-    assert _count(app, Ticket) == 0
+    assert count(app, Ticket) == 0
     (notice,) = outbox(app, "rejected_unregistered")
     assert notice.to_addr == "stranger@nowhere.example"
     with app.db.transaction() as s:
@@ -291,7 +286,7 @@ def test_r5_daily_cap_on_automatic_mail_to_one_address(make_app, registry_file) 
     for i in range(12):
         accept(app, make_mail(subject=f"tema {i}"), "t", NOW + timedelta(minutes=i))
     assert len(outbox(app, to="ana@acme.example")) == 5
-    assert _count(app, Ticket) == 12  # tickets are still opened; only mail is capped
+    assert count(app, Ticket) == 12  # tickets are still opened; only mail is capped
 
 
 def test_r5_deactivated_contact_is_unregistered(app: App, tmp_path) -> None:
@@ -314,7 +309,7 @@ def test_r5_deactivated_contact_is_unregistered(app: App, tmp_path) -> None:
 def test_r6_p1_expired_contract_gets_contract_expired_no_ticket(app: App) -> None:
     out = accept(app, make_mail(sender="otto@oldco.example"), "t", NOW)
     assert out.kind is Kind.REJECTED and "expired" in out.reason
-    assert _count(app, Ticket) == 0
+    assert count(app, Ticket) == 0
     assert [r.to_addr for r in outbox(app, "contract_expired")] == ["otto@oldco.example"]
 
 
@@ -328,7 +323,7 @@ def test_r7_followup_by_references_to_our_acknowledgement(app: App) -> None:
     )
     out = accept(app, reply, "t", NOW)
     assert (out.kind, out.ticket_number) == (Kind.FOLLOWED_UP, 1)
-    assert _count(app, Ticket) == 1
+    assert count(app, Ticket) == 1
 
 
 def test_r7_followup_by_references_to_the_customers_own_first_mail(app: App) -> None:
@@ -491,7 +486,7 @@ def test_size_limit_too_large_notice_no_ticket(make_app, registry_file) -> None:
     import_registry_file(app.db, registry_file)
     big = make_mail(attachments=[("big.bin", "application/octet-stream", b"x" * 40_000)])
     out = accept(app, big, "t", NOW)
-    assert out.kind is Kind.REJECTED and _count(app, Ticket) == 0
+    assert out.kind is Kind.REJECTED and count(app, Ticket) == 0
     assert [r.to_addr for r in outbox(app, "too_large")] == ["ana@acme.example"]
     with app.db.transaction() as s:
         (row,) = s.scalars(select(Inbox))

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from maildesk.daemon import Daemon
+from tests.servers.daemon import DaemonProcess
 from tests.servers.dovecot import Dovecot, dovecot_available
 from tests.servers.smtp_sink import SmtpSink
 
@@ -44,3 +46,20 @@ def strict_smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    """In-process daemons; always stopped at the end."""
+    started: list[Daemon] = []
+    yield started
+    for d in started:
+        d.stop()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[DaemonProcess]]:
+    procs: list[DaemonProcess] = []
+    yield procs
+    for p in procs:
+        p.close()
