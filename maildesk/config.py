@@ -40,6 +40,9 @@ class SupportConfig:
     default_type: str = "soporte"
     default_priority: str = "media"
     consulting: str = ""  # the consulting department named in out_of_scope notices (P15)
+    # Issue 8 item 5: an agent whose mail applied commands (or stored a note) and relayed
+    # nothing gets a short mail saying what changed, so silence never means "did it work?".
+    confirm_commands: bool = True
 
 
 @dataclass

@@ -29,6 +29,7 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "agent_notification",
     "agent_reply",
     "agent_command_error",
+    "commands_applied",
     "agent_unauthenticated",
     "resolved",
     "abandoned",

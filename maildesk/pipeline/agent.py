@@ -35,6 +35,7 @@ from maildesk.pipeline.relay import relay_answer, strip_agent_signature
 from maildesk.pipeline.staff_mail import (
     Person,
     authenticate,
+    confirm_applied,
     record_ignored,
     refuse_unauthenticated,
     reject_commands,
@@ -83,6 +84,10 @@ _CLOSED = (
 )
 
 
+#: Commands that change nothing on the ticket (the files come back by mail): no confirmation.
+READ_ONLY = frozenset({"attachments", "note"})
+
+
 def _person(agent: Agent) -> Person:
     return Person(agent.email, agent.name)
 
@@ -119,6 +124,9 @@ def _apply_to_ticket(
     for send in applied.sends:
         send()
     announce(u, ticket, before, by)
+    changing = [c.line for c in commands if c.name not in READ_ONLY]
+    if not relayed and (note or changing):
+        confirm_applied(u, _person(agent), ticket, changing, note=note)
     if note:
         return Outcome(Kind.FOLLOWED_UP, "internal note", ticket.number)
     if relayed:

@@ -24,6 +24,7 @@ from maildesk.pipeline.records import store_message
 from maildesk.pipeline.staff_mail import (
     Person,
     authenticate,
+    confirm_applied,
     record_ignored,
     refuse_unauthenticated,
     reject_commands,
@@ -75,5 +76,7 @@ def handle_committee_mail(u: Unit, ticket: Ticket | None) -> Outcome:
     if not decided:
         add_event(u.s, ticket, u.now, "committee_note", person.email)
     notify_agents(u, ticket, "committee")
+    lines = [c.line for c in ours if c.name != "note"]
+    confirm_applied(u, person, ticket, lines, note=not lines)
     reason = "committee decision recorded" if decided else "committee note"
     return Outcome(Kind.FOLLOWED_UP, reason, ticket.number)

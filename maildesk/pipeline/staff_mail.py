@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy import bindparam, select
+
 from maildesk.mail.authres import AuthVerdict, authenticate_agent_mail
 from maildesk.mail.inbound import Inbound
 from maildesk.outbound.notices import queue_mail
@@ -20,7 +22,7 @@ from maildesk.pipeline.outcome import Kind, Outcome
 from maildesk.pipeline.records import store_message
 from maildesk.pipeline.tickets import add_event
 from maildesk.pipeline.unit import Unit
-from maildesk.store.models import Ticket
+from maildesk.store.models import Outbox, Ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -132,3 +134,37 @@ def reject_commands(
     if ticket is None:
         return Outcome(Kind.IGNORED, no_ticket or reason)
     return Outcome(Kind.FOLLOWED_UP, reason, ticket.number)
+
+
+_QUEUED_NOW = select(Outbox.template, Outbox.to_addr).where(
+    Outbox.ticket_number == bindparam("number"), Outbox.created_at == bindparam("now")
+)
+
+
+def confirm_applied(
+    u: Unit, person: Person, ticket: Ticket, lines: list[str], *, note: bool = False
+) -> None:
+    """Issue 8 item 5: commands applied (or a note stored) and nothing relayed: the person
+    learns what changed and what the customer was sent because of it, in one short mail
+    (`[support] confirm_commands`, on by default)."""
+    if not u.app.cfg.support.confirm_commands:
+        return
+    rows = u.s.execute(_QUEUED_NOW, {"number": ticket.number, "now": u.now}).all()
+    told = sorted({t for t, to in rows if not u.app.is_staff(to)})
+    queue_mail(
+        u.s,
+        u.app,
+        template="commands_applied",
+        to=person.email,
+        now=u.now,
+        ticket=ticket,
+        in_reply_to=u.msg.message_id,
+        recipient_name=person.name,
+        record=False,  # internal: never part of the customer's history
+        context={
+            "original_subject": u.msg.subject,
+            "commands": lines,
+            "note": note,
+            "customer_told": told,
+        },
+    )

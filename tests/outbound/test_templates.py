@@ -126,6 +126,12 @@ def _extras() -> dict[str, dict[str, Any]]:
             "errors": ["#prioridad altisima: prioridad desconocida"],
             "original_subject": "Re: [BITAM #12] No puedo iniciar sesión en bFiskur",
         },
+        "commands_applied": {
+            "original_subject": "Re: [BITAM #12] No puedo iniciar sesión en bFiskur",
+            "commands": ["#prioridad alta", "#resuelto"],
+            "note": False,
+            "customer_told": ["resolved"],
+        },
         "agent_unauthenticated": {
             "original_subject": "Re: [BITAM #12] No puedo iniciar sesión en bFiskur",
             "reason": "dmarc=fail",

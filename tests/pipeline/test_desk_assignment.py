@@ -125,7 +125,8 @@ def test_item2_previous_assignee_gets_a_one_line_notice(
         f"El ticket [BITAM #{number}] ya no está asignado a usted: ahora lo atiende Agente Tres"
         " (cambio hecho por Agente Dos)." in text
     )
-    assert not [r for r in outbox(app) if r.to_addr == DOS]  # the actor hears nothing
+    # The actor hears nothing of the hand-over but the confirmation of his commands (item 5).
+    assert [r.template for r in outbox(app) if r.to_addr == DOS] == ["commands_applied"]
 
 
 def test_item2_no_mail_when_an_agent_takes_a_ticket_by_answering(
