@@ -201,7 +201,7 @@ def run_consumer(
 def run_daemon(corpus: Corpus, folder: Path) -> tuple[float, Any] | None:
     """The real daemon as a subprocess: spawn → last ledger row committed. None if absent."""
     if importlib.util.find_spec("maildesk.daemon") is None:
-        print("   daemon: maildesk/daemon.py is not there yet; skipped")
+        print("   daemon: maildesk.daemon is not there yet; skipped")
         return None
     server = start_dovecot()
     proc: subprocess.Popen[bytes] | None = None

@@ -5,8 +5,7 @@ plain-text alternative, once per schedule however many daemons run."""
 from __future__ import annotations
 
 import io
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
@@ -79,19 +78,6 @@ def test_digest_is_queued_once_per_schedule(desk: App) -> None:
     assert digest.queue_digest(desk, END + timedelta(seconds=30)) == 0
     # the next week's schedule sends again
     assert digest.queue_digest(desk, END + timedelta(weeks=1)) == 2
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for d in started:
-        d.stop()
-    # stop() leaves a timer sweep running in APScheduler's pool (by design); let it end
-    # before the test's database goes away, or its connection is dropped unclosed
-    for t in threading.enumerate():
-        if t.name.startswith("ThreadPoolExecutor"):
-            t.join(30)
 
 
 def test_digest_is_scheduled_by_the_daemon_on_the_configured_cron(
