@@ -29,6 +29,14 @@ class PermanentError(Exception):
     """The peer refused for good (5xx): retrying cannot help."""
 
 
+def server_said(code: int, text: bytes | str) -> str:
+    """An SMTP reply as the server wrote it, "550 5.1.1 <a@b>: User unknown": this is what
+    the agent and the operator read in the failure mail, `outbox list` and `tickets show`
+    (not a Python repr of smtplib's tuple)."""
+    words = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return f"{code} {' '.join(words.split())}"
+
+
 class TransportUnavailable(ConnectionError):
     """No session at all (connect, TLS or login failed): stop this batch, retry later.
 
@@ -127,13 +135,13 @@ class SmtpTransport:
         try:
             self.conn.sendmail(sender, [rcpt], raw)
         except smtplib.SMTPRecipientsRefused as exc:
-            code = next(iter(exc.recipients.values()))[0]
+            code, text = next(iter(exc.recipients.values()))
             if 500 <= code < 600:
-                raise PermanentError(f"{code} {exc.recipients}") from exc
+                raise PermanentError(server_said(code, text)) from exc
             raise
         except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
             if 500 <= exc.smtp_code < 600:
-                raise PermanentError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+                raise PermanentError(server_said(exc.smtp_code, exc.smtp_error)) from exc
             raise
         except (smtplib.SMTPException, OSError):
             # Disconnect, timeout mid-DATA, protocol error: the session state is unknown,
