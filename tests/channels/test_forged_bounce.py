@@ -62,9 +62,7 @@ Subject: Acuse
 
 @pytest.fixture
 def app(make_app: Any, registry_file: Any, smtp_sink: SmtpSink) -> App:
-    a = make_app(
-        outbound={"mode": "smtp", "host": "127.0.0.1", "port": smtp_sink.port, "starttls": False}
-    )
+    a = make_app(outbound=smtp_sink.outbound())
     import_registry_file(a.db, registry_file)
     return a
 

@@ -30,9 +30,7 @@ SECRET = b"k" * 32
 
 @pytest.fixture
 def smtp_app(make_app: Callable[..., App], registry_file: Any, smtp_sink: SmtpSink) -> App:
-    app = make_app(
-        outbound={"mode": "smtp", "host": "127.0.0.1", "port": smtp_sink.port, "starttls": False}
-    )
+    app = make_app(outbound=smtp_sink.outbound())
     import_registry_file(app.db, registry_file)
     return app
 

@@ -34,8 +34,7 @@ CUSTOMER = "ana@acme.example"
 
 @pytest.fixture
 def sink_app(make_app: Callable[..., App], registry_file: Path, smtp_sink: SmtpSink) -> App:
-    outbound = {"mode": "smtp", "host": smtp_sink.host, "port": smtp_sink.port}
-    app = make_app(outbound=outbound | {"starttls": False, "timeout": 10})
+    app = make_app(outbound=smtp_sink.outbound(timeout=10))
     import_registry_file(app.db, registry_file)
     return app
 

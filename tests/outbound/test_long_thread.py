@@ -35,15 +35,7 @@ def _ids(value: object) -> list[str]:
 def test_issue9_sixty_message_thread_delivers_through_a_strict_server(
     make_app: Callable[..., App], registry_file, strict_smtp_sink: SmtpSink
 ) -> None:
-    app = make_app(
-        outbound={
-            "mode": "smtp",
-            "host": strict_smtp_sink.host,
-            "port": strict_smtp_sink.port,
-            "starttls": False,
-            "timeout": 10,
-        }
-    )
+    app = make_app(outbound=strict_smtp_sink.outbound(timeout=10))
     import_registry_file(app.db, registry_file)
     first = _outlook_id(0)
     out = accept(app, make_mail(message_id=f"<{first}>", subject="Timbrado falla"), "t", NOW)

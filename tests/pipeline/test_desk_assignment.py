@@ -72,8 +72,7 @@ def _text(row: Outbox | EmailMessage) -> str:
 def test_item2_asignar_mails_the_new_assignee_the_ticket_files_and_history(
     make_app: Callable[..., App], registry_file: Path, smtp_sink: SmtpSink
 ) -> None:
-    smtp = {"mode": "smtp", "host": smtp_sink.host, "port": smtp_sink.port, "starttls": False}
-    app = _app(make_app, registry_file, outbound=smtp)
+    app = _app(make_app, registry_file, outbound=smtp_sink.outbound())
     earlier = _open(app, "Factura duplicada")
     shot, invoice = png(seed=5), pdf("Factura B-12")
     number = _open(

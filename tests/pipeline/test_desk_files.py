@@ -39,13 +39,7 @@ def desk(
 
     def build(**limits: int) -> App:
         app = make_app(
-            outbound={
-                "mode": "smtp",
-                "host": smtp_sink.host,
-                "port": smtp_sink.port,
-                "starttls": False,
-                "timeout": 10,
-            },
+            outbound=smtp_sink.outbound(timeout=10),
             limits=limits,
         )
         import_registry_file(app.db, registry_file)

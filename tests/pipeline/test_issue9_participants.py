@@ -42,15 +42,7 @@ LATER = NOW + timedelta(hours=1)
 @pytest.fixture
 def app(make_app: Callable[..., App], registry_file: Path, smtp_sink: SmtpSink) -> App:
     """Outbound through a real SMTP server, as deployed."""
-    a = make_app(
-        outbound={
-            "mode": "smtp",
-            "host": smtp_sink.host,
-            "port": smtp_sink.port,
-            "starttls": False,
-            "timeout": 10,
-        }
-    )
+    a = make_app(outbound=smtp_sink.outbound(timeout=10))
     import_registry_file(a.db, registry_file)
     return a
 

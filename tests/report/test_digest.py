@@ -27,7 +27,7 @@ SUPERVISORS = ["jefe@support.example", "directora@support.example"]
 @pytest.fixture
 def desk(make_app: Callable[..., App], registry_file, smtp_sink: SmtpSink) -> App:
     app = make_app(
-        outbound={"mode": "smtp", "host": "127.0.0.1", "port": smtp_sink.port, "starttls": False},
+        outbound=smtp_sink.outbound(),
         escalation={"supervisors": SUPERVISORS},
     )
     import_registry_file(app.db, registry_file)
@@ -84,7 +84,7 @@ def test_digest_is_scheduled_by_the_daemon_on_the_configured_cron(
     make_app: Callable[..., App], registry_file, smtp_sink: SmtpSink, daemons: list[Daemon]
 ) -> None:
     app = make_app(
-        outbound={"mode": "smtp", "host": "127.0.0.1", "port": smtp_sink.port, "starttls": False},
+        outbound=smtp_sink.outbound(),
         escalation={"supervisors": SUPERVISORS},
         report={"digest": "30 7 * * fri"},
     )

@@ -45,7 +45,7 @@ def sections(tmp_path: Path, dovecot: Dovecot | None, sink: SmtpSink | None) -> 
             },
         }
     if sink is not None:
-        out["outbound"] = {"mode": "smtp", "host": sink.host, "port": sink.port, "starttls": False}
+        out["outbound"] = sink.outbound()
     return out
 
 

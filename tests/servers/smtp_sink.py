@@ -64,6 +64,10 @@ class SmtpSink:
         self._cv = threading.Condition()
         self._controller: Controller | None = None
 
+    def outbound(self, **extra: Any) -> dict[str, Any]:
+        """maildesk's `[outbound]` section for delivering to this sink (plain SMTP)."""
+        return {"mode": "smtp", "host": self.host, "port": self.port, "starttls": False, **extra}
+
     # -- aiosmtpd handler hooks (found by name) -----------------------------
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
