@@ -14,21 +14,18 @@ import types
 import typing
 from dataclasses import dataclass, field
 from datetime import date
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
 from maildesk.domain.calendar import BusinessCalendar
-from maildesk.domain.sla import PRIORITIES, TYPES
+from maildesk.domain.sla import DEFAULT_SLA_HOURS, TYPES, Priority, TicketType
 from maildesk.errors import ConfigError
 from maildesk.mail.addresses import mailbox_key
 
-DEFAULT_SLA = {
-    "soporte": [4.0, 16.0, 40.0, 80.0],
-    "actividad": [4.0, 16.0, 40.0, 80.0],
-    "error": [4.0, 16.0, 40.0, 80.0],
-}
+DEFAULT_SLA = {type_: [float(h) for h in row] for type_, row in DEFAULT_SLA_HOURS.items()}
 
 
 @dataclass
@@ -37,8 +34,8 @@ class SupportConfig:
     subject_prefix: str = "BITAM"
     language: str = "es"
     team_name: str = ""
-    default_type: str = "soporte"
-    default_priority: str = "media"
+    default_type: TicketType = TicketType.SUPPORT
+    default_priority: Priority = Priority.MEDIUM
     consulting: str = ""  # the consulting department named in out_of_scope notices (P15)
     # Issue 8 item 5: an agent whose mail applied commands (or stored a note) and relayed
     # nothing gets a short mail saying what changed, so silence never means "did it work?".
@@ -279,6 +276,11 @@ def _convert(value: Any, hint: Any, where: str, file: str) -> Any:
         return float(value)
     if hint is Any:
         return value
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ConfigError(f"{file}: {where} must be one of {', '.join(hint)}") from None
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(
             f"{file}: {where} must be {hint.__name__}, got {type(value).__name__} {value!r}"
@@ -308,10 +310,6 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{f}: support.address must be an e-mail address")
     if cfg.support.language not in ("es", "en"):
         raise ConfigError(f"{f}: support.language must be 'es' or 'en'")
-    if cfg.support.default_type not in TYPES:
-        raise ConfigError(f"{f}: support.default_type must be one of {', '.join(TYPES)}")
-    if cfg.support.default_priority not in PRIORITIES:
-        raise ConfigError(f"{f}: support.default_priority must be one of {', '.join(PRIORITIES)}")
     if cfg.inbound.mode not in ("imap", "smtp", "lmtp", "none"):
         raise ConfigError(f"{f}: inbound.mode must be imap, smtp, lmtp or none")
     if cfg.outbound.mode not in ("smtp", "maildir"):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from maildesk.domain.lifecycle import State
 from maildesk.domain.sla import PRIORITIES, TYPES, SlaStatus, sla_due_at, sla_status
 from maildesk.store.models import Customer, Resolution, Ticket
 
@@ -54,7 +55,7 @@ def _open_section(app: App, s: Any, now: datetime) -> dict[str, Any]:
             Customer.policy,
         )
         .join(Customer, Ticket.customer_id == Customer.id)
-        .where(Ticket.state == "open")
+        .where(Ticket.state == State.OPEN)
         .order_by(Ticket.number)
     )
     warn_at = app.cfg.escalation.warn_at

@@ -2,8 +2,8 @@
 
 A channel only moves bytes: it hands each message to `accept(raw, source)` (or each
 fetched batch to `accept_batch`, one transaction for the batch) and, only after that
-returns (the recording transaction committed), moves the UID to the folder named by
-`outcome.folder_role`. A crash between commit and MOVE
+returns (the recording transaction committed), moves the UID to the folder `folder_of`
+chooses for its outcome (the pipeline knows no folders). A crash between commit and MOVE
 just means the message is offered again, which the pipeline absorbs (R1).
 
 Reliability (SPEC §8): reconnect with capped exponential backoff and jitter;
@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from enum import StrEnum
 from ssl import SSLContext  # the `ssl` field below hides the module's name
 from typing import Any
 
@@ -33,13 +34,30 @@ from imapclient.exceptions import IMAPClientError
 from maildesk.backoff import Backoff
 from maildesk.channels.imap_probe import UidNextProbe
 from maildesk.errors import TemporaryFailure
-from maildesk.pipeline.outcome import Outcome
+from maildesk.pipeline.outcome import Kind, Outcome
 
 MAX_FAILURES = 3  # SPEC §8: after this many failures a message goes to quarantine
 # Without the probe's answer (no UIDNEXT, second connection refused), IDLE is renewed this
 # often, so mail stored just before an IDLE waits at most this long (imap_probe).
 PROBE_FALLBACK_SECONDS = 30.0
-ROLES = ("processed", "rejected", "quarantine")
+
+
+class Folder(StrEnum):
+    """Where a handled message is filed (`[inbound.imap] *_folder` names each)."""
+
+    PROCESSED = "processed"
+    REJECTED = "rejected"
+    QUARANTINE = "quarantine"
+
+
+_FOLDERS = {Kind.REJECTED: Folder.REJECTED, Kind.QUARANTINED: Folder.QUARANTINE}
+
+
+def folder_of(outcome: Outcome) -> Folder:
+    """The edge's translation of an outcome: rejected and quarantined mail apart from the
+    rest (ticketed, followed up, ignored), so a person can look through them."""
+    return _FOLDERS.get(outcome.kind, Folder.PROCESSED)
+
 
 Accept = Callable[[bytes, str], Outcome]
 # A whole batch in one transaction: one result per (raw, source), an Outcome or the
@@ -73,12 +91,12 @@ class ImapSettings:
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
 
-    def folder_for(self, role: str) -> str:
-        """The folder configured for an outcome's folder_role."""
+    def folder_for(self, role: Folder) -> str:
+        """The mailbox folder configured for one of the roles."""
         return {
-            "processed": self.processed_folder,
-            "rejected": self.rejected_folder,
-            "quarantine": self.quarantine_folder,
+            Folder.PROCESSED: self.processed_folder,
+            Folder.REJECTED: self.rejected_folder,
+            Folder.QUARANTINE: self.quarantine_folder,
         }[role]
 
 
@@ -173,7 +191,7 @@ class ImapConsumer:
             self._can_idle = b"IDLE" in caps
             self._can_move = b"MOVE" in caps
             self._can_uidplus = b"UIDPLUS" in caps
-            for role in ROLES:
+            for role in Folder:
                 folder = s.folder_for(role)
                 if not client.folder_exists(folder):
                     with contextlib.suppress(IMAPClientError):  # another instance won the race
@@ -325,7 +343,7 @@ class ImapConsumer:
                 return None
         elif result is not None:
             self._failures.pop(key, None)
-            return s.folder_for(result.folder_role)
+            return s.folder_for(folder_of(result))
         assert failure is not None
         # Poison message: record it (the caller stores it in the DB), then move it away.
         if self.on_quarantine is not None:

@@ -30,7 +30,7 @@ from maildesk.channels.smtp_data import SpooledData, spool_of
 from maildesk.channels.smtp_limits import REPLY_TOO_BIG, Gate, LimitedServer
 from maildesk.errors import TemporaryFailure
 from maildesk.pipeline.accept import accept_or_quarantine
-from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.outcome import Kind, Outcome, Refusal
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -46,7 +46,7 @@ REPLY_BAD_RECIPIENT = "553 5.1.3 The recipient address is not valid UTF-8"
 def reply_for(outcome: Outcome) -> str:
     """The SMTP status line for one pipeline outcome (all of them mean: committed)."""
     if outcome.kind is Kind.REJECTED:
-        if "too large" in outcome.reason:
+        if outcome.refusal is Refusal.TOO_LARGE:
             return REPLY_TOO_BIG
         reason = " ".join(outcome.reason.split()) or "not accepted"
         return f"550 5.7.1 Message refused: {reason}"

@@ -16,6 +16,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from maildesk.domain.dates import datetime_in_words
+from maildesk.domain.lifecycle import State
 
 Detail = dict[str, Any]
 
@@ -67,9 +68,9 @@ LABELS = {
         "participants": "Copied",
     },
 }
-STATES = {
-    "es": {"open": "abierto", "resolved": "resuelto", "closed": "cerrado"},
-    "en": {"open": "open", "resolved": "resolved", "closed": "closed"},
+STATES: dict[str, dict[str, str]] = {
+    "es": {State.OPEN: "abierto", State.RESOLVED: "resuelto", State.CLOSED: "cerrado"},
+    "en": {s: s.value for s in State},
 }
 #: A participant's standing (`domain.participants.Standing`) as agents read it.
 STANDINGS = {

@@ -29,7 +29,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from maildesk.domain.sla import PRIORITIES, TYPES
+from maildesk.domain.sla import PRIORITIES, TYPES, Priority, TicketType
 from maildesk.errors import CommandError
 
 # Canonical command name per accepted spelling (already folded by `_fold_name`).
@@ -60,24 +60,19 @@ _COMMAND_ALIASES: dict[str, str] = {
     "adjunto": "attachments",
 }
 
-_TYPE_ALIASES: dict[str, str] = {
-    **{t: t for t in TYPES},
-    "support": "soporte",
-    "activity": "actividad",
-    "consulting": "consultoria",
-    "consultancy": "consultoria",
-    "feature": "nuevo_requerimiento",
-    "feature_request": "nuevo_requerimiento",
-    "new_feature": "nuevo_requerimiento",
-    "new_requirement": "nuevo_requerimiento",
+# Spanish values as stored, English words as agents also type them (folded by `_fold_value`).
+_TYPE_ALIASES: dict[str, TicketType] = {
+    **{t.value: t for t in TicketType},
+    **{t.name.lower(): t for t in TicketType},  # support, activity, feature_request...
+    "consultancy": TicketType.CONSULTING,
+    "feature": TicketType.FEATURE_REQUEST,
+    "new_feature": TicketType.FEATURE_REQUEST,
+    "new_requirement": TicketType.FEATURE_REQUEST,
 }
 
-_PRIORITY_ALIASES: dict[str, str] = {
-    **{p: p for p in PRIORITIES},
-    "urgent": "urgente",
-    "high": "alta",
-    "medium": "media",
-    "low": "baja",
+_PRIORITY_ALIASES: dict[str, Priority] = {
+    **{p.value: p for p in Priority},
+    **{p.name.lower(): p for p in Priority},  # urgent, high, medium, low
 }
 
 _VIABLE_ALIASES: dict[str, str] = {"yes": "yes", "si": "yes", "no": "no"}
@@ -200,15 +195,15 @@ def _parse_args(name: str, rest: str) -> tuple[str, ...]:
     rest = rest.strip()
     tokens = rest.split()
     if name == "type":
-        value = _TYPE_ALIASES.get(_fold_value(rest))
-        if value is None:
+        kind = _TYPE_ALIASES.get(_fold_value(rest))
+        if kind is None:
             raise _Invalid(f"type must be one of {_one_of(TYPES)}")
-        return (value,)
+        return (kind,)
     if name == "priority":
-        value = _PRIORITY_ALIASES.get(_fold_value(rest))
-        if value is None:
+        level = _PRIORITY_ALIASES.get(_fold_value(rest))
+        if level is None:
             raise _Invalid(f"priority must be one of {_one_of(PRIORITIES)}")
-        return (value,)
+        return (level,)
     if name == "assign":
         if not rest:
             raise _Invalid("#assign needs an agent address or name")

@@ -57,7 +57,7 @@ def transition_values(
     resolution_reason), and the detail of its `state` event; raises IllegalTransition.
     One rule for the one-ticket path (an ORM ticket) and the timers' bulk path (a row)."""
     src, dst = check_transition(row.state, target)
-    values: dict[str, Any] = {"state": dst.value, "updated_at": now}
+    values: dict[str, Any] = {"state": dst, "updated_at": now}
     if dst is State.RESOLVED:
         values.update(resolved_at=now, resolution_reason=reason or None)
     elif dst is State.CLOSED:

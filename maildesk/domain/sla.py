@@ -18,7 +18,9 @@ __all__ = [
     "DEFAULT_SLA_HOURS",
     "PRIORITIES",
     "TYPES",
+    "Priority",
     "SlaStatus",
+    "TicketType",
     "sla_due_at",
     "sla_hours",
     "sla_status",
@@ -26,22 +28,36 @@ __all__ = [
     "warning_at",
 ]
 
-TYPES: tuple[str, ...] = (
-    "soporte",
-    "setup",
-    "error",
-    "actividad",
-    "consultoria",
-    "nuevo_requerimiento",
-)
+
+class TicketType(StrEnum):
+    """What a ticket is about (P7): the SLA table's rows, agents' skills."""
+
+    SUPPORT = "soporte"
+    SETUP = "setup"
+    ERROR = "error"
+    ACTIVITY = "actividad"
+    CONSULTING = "consultoria"
+    FEATURE_REQUEST = "nuevo_requerimiento"  # P13: goes to the feature committee
+
+
+class Priority(StrEnum):
+    """How urgent a ticket is (P7), most urgent first: the SLA table's columns."""
+
+    URGENT = "urgente"
+    HIGH = "alta"
+    MEDIUM = "media"
+    LOW = "baja"
+
+
+TYPES: tuple[TicketType, ...] = tuple(TicketType)
 #: Column order of every SLA table row.
-PRIORITIES: tuple[str, ...] = ("urgente", "alta", "media", "baja")
+PRIORITIES: tuple[Priority, ...] = tuple(Priority)
 
 #: P8 defaults. Types missing here (setup, consultoria, nuevo_requerimiento) have no SLA.
 DEFAULT_SLA_HOURS: dict[str, tuple[float, float, float, float]] = {
-    "soporte": (4, 16, 40, 80),
-    "actividad": (4, 16, 40, 80),
-    "error": (4, 16, 40, 80),
+    TicketType.SUPPORT: (4, 16, 40, 80),
+    TicketType.ACTIVITY: (4, 16, 40, 80),
+    TicketType.ERROR: (4, 16, 40, 80),
 }
 
 

@@ -113,7 +113,9 @@ def _record(s: Session, app: App, p: _Prepared, notices: bool) -> Outcome:
     u = Unit(s, app, msg, p.raw_sha, p.cls, facts, decision, p.now, p.source, notices)
     outcome = apply_decision(u)
     record_inbound(u, message_key(msg), outcome)
-    return Outcome(outcome.kind, outcome.reason, outcome.ticket_number, msg.message_id)
+    return Outcome(
+        outcome.kind, outcome.reason, outcome.ticket_number, msg.message_id, refusal=outcome.refusal
+    )
 
 
 def _raced(exc: IntegrityError, p: _Prepared) -> Outcome:

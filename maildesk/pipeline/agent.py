@@ -26,6 +26,7 @@ Rule ids: docs/rules.md.
 from __future__ import annotations
 
 from maildesk.domain.commands import Command, parse_agent_mail
+from maildesk.domain.lifecycle import State
 from maildesk.pipeline import commands as agent_commands
 from maildesk.pipeline.handover import SYSTEM, announce
 from maildesk.pipeline.on_behalf import find_eligible_contact, open_on_behalf
@@ -66,7 +67,7 @@ def handle_agent_mail(u: Unit, ticket: Ticket | None) -> Outcome:
     errors += agent_commands.check(
         u.s, ticket.state, ticket.type, parsed.commands, ticket=ticket.number
     )
-    if ticket.state == "closed" and body.strip() and not parsed.is_internal_note:
+    if ticket.state is State.CLOSED and body.strip() and not parsed.is_internal_note:
         errors.append(_CLOSED)
     if errors:
         return _reject_commands(u, agent, ticket, errors)
@@ -151,7 +152,9 @@ def _open_for_customer(
         errors.append(f'"{news[0].line}": {why}')
     if any(c.name == "note" for c in others):
         errors.append("#note cannot open a ticket: the request must be the ticket's message")
-    errors += agent_commands.check(u.s, "open", u.app.cfg.support.default_type, others, ticket=None)
+    errors += agent_commands.check(
+        u.s, State.OPEN, u.app.cfg.support.default_type, others, ticket=None
+    )
     if not body.strip():
         errors.append("#new needs the customer's request written below the commands")
     if errors or contact is None:

@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maildesk.domain.commands import Command
-from maildesk.domain.lifecycle import check_transition
+from maildesk.domain.lifecycle import State, check_transition
+from maildesk.domain.sla import Priority, TicketType
 from maildesk.errors import IllegalTransition
 from maildesk.outbound.transcript import transcript_text
 from maildesk.pipeline import fetch
@@ -42,7 +43,7 @@ from maildesk.store.models import Agent, Product, Ticket
 if TYPE_CHECKING:
     from maildesk.app import App
 
-FEATURE = "nuevo_requerimiento"
+FEATURE = TicketType.FEATURE_REQUEST
 
 
 @dataclass
@@ -75,12 +76,12 @@ def find_product(s: Session, name: str) -> Product | None:
 
 
 def _check_one(
-    s: Session, number: int | None, c: Command, state: str, type_: str
-) -> tuple[str, str, str]:
+    s: Session, number: int | None, c: Command, state: State, type_: str
+) -> tuple[str, State, str]:
     """One command against the simulated (state, type); returns (error, state, type)."""
     if c.name == "attachments":  # reads only: a closed ticket's files can still be asked for
         return fetch.check(s, number, c.args[0] if c.args else ""), state, type_
-    if state == "closed" and c.name != "note":
+    if state is State.CLOSED and c.name != "note":
         return "the ticket is closed (P11): nothing can change on it", state, type_
     if c.name == "type":
         return "", state, c.args[0]
@@ -94,7 +95,7 @@ def _check_one(
             known = ", ".join(product.versions)
             return f"{product.name} has no version {c.args[1]} (known: {known})", state, type_
         return "", state, type_
-    target = {"resolve": "resolved", "out_of_scope": "resolved", "close": "closed"}.get(c.name)
+    target = _TARGETS.get(c.name)
     if target:
         try:
             check_transition(state, target)
@@ -108,8 +109,11 @@ def _check_one(
     return "", state, type_
 
 
+_TARGETS = {"resolve": State.RESOLVED, "out_of_scope": State.RESOLVED, "close": State.CLOSED}
+
+
 def check(
-    s: Session, state: str, type_: str, commands: Sequence[Command], *, ticket: int | None
+    s: Session, state: State, type_: str, commands: Sequence[Command], *, ticket: int | None
 ) -> list[str]:
     """Every problem the commands would hit on ticket `ticket` (None: one not opened yet),
     in order; empty means `apply` will succeed."""
@@ -129,13 +133,13 @@ def _transcript(s: Session, app: App, t: Ticket) -> Files:
 def _apply_one(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None:
     s, app, now = u.s, u.app, u.now
     if c.name == "type":
-        if set_type(s, app, t, c.args[0], now, actor):
+        if set_type(s, app, t, TicketType(c.args[0]), now, actor):
             out.type_changed = True
-            told = forward_to_committee(s, app, t, now) if t.type == FEATURE else None
+            told = forward_to_committee(s, app, t, now) if t.type is FEATURE else None
             if told is not None:
                 out.sends.append(told)
     elif c.name == "priority":
-        set_priority(s, app, t, c.args[0], now, actor)
+        set_priority(s, app, t, Priority(c.args[0]), now, actor)
     elif c.name == "assign":
         agent, _ = find_agent(s, c.args[0])
         if agent is not None and agent is not t.assignee:
@@ -145,7 +149,7 @@ def _apply_one(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None
         _apply_product(u, t, c, actor, out)
     elif c.name == "resolve":
         reason = c.args[0] if c.args else ""
-        transition(s, t, "resolved", now, actor, reason)
+        transition(s, t, State.RESOLVED, now, actor, reason)
         days = app.cfg.timers.resolved_to_closed_business_days
         out.sends.append(
             customer_notice(
@@ -153,7 +157,7 @@ def _apply_one(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None
             )
         )
     elif c.name == "close":
-        transition(s, t, "closed", now, actor, "closed by agent")
+        transition(s, t, State.CLOSED, now, actor, "closed by agent")
         files = partial(_transcript, s, app, t)  # read when sent: after the relayed answer
         out.sends.append(customer_notice(s, app, t, "closed", now, attach=files, author=actor))
     elif c.name == "out_of_scope":
@@ -164,7 +168,7 @@ def _apply_one(u: Unit, t: Ticket, c: Command, actor: str, out: Applied) -> None
                 s, app, t, "out_of_scope", now, author=actor, reason=reason, consulting=consulting
             )
         )
-        transition(s, t, "resolved", now, actor, f"out of scope: {reason}"[:200])
+        transition(s, t, State.RESOLVED, now, actor, f"out of scope: {reason}"[:200])
         add_event(s, t, now, "out_of_scope", actor, reason=reason)
     elif c.name == "viable":
         decision, reason = c.args[0], (c.args[1] if len(c.args) > 1 else "")

@@ -16,10 +16,13 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from maildesk.domain.lifecycle import State
+from maildesk.domain.sla import TicketType
 from maildesk.outbound.notices import queue_mail, thread_ids
-from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.outcome import Kind, Outcome, Refusal
 from maildesk.pipeline.participants import Seen, cc_pairs, copied_on, inherit
 from maildesk.pipeline.records import Stored, store_message
+from maildesk.pipeline.route import Via
 from maildesk.pipeline.tell import forward_to_committee, notify_agents, queue_unsupported_version
 from maildesk.pipeline.tickets import (
     add_event,
@@ -57,7 +60,7 @@ def bounce(u: Unit, ticket: Ticket | None) -> Outcome:
         permanent=target is not None,
         recipients=list(u.cls.bounce_recipients),
         outbox_id=row.id if row else None,
-        via=row.via if row else "references",
+        via=row.via if row else Via.REFERENCES,
     )
     if target is not None:
         _suppress(u, target, ticket)
@@ -73,7 +76,7 @@ def _failed_address(u: Unit) -> str | None:
     if row is None or not cls.bounce_permanent:
         return None
     address = row.to_addr.strip().lower()
-    if row.via == "return_path" or address in (r.lower() for r in cls.bounce_recipients):
+    if row.via is Via.RETURN_PATH or address in (r.lower() for r in cls.bounce_recipients):
         return address
     return None
 
@@ -90,7 +93,9 @@ def _suppress(u: Unit, address: str, bounced_on: Ticket) -> None:
     numbers = [bounced_on.number] + [
         n
         for n in u.s.scalars(
-            select(Ticket.number).where(Ticket.requester_id == contact.id, Ticket.state != "closed")
+            select(Ticket.number).where(
+                Ticket.requester_id == contact.id, Ticket.state != State.CLOSED
+            )
         )
         if n != bounced_on.number
     ]
@@ -125,7 +130,7 @@ def reject(u: Unit, ticket: Ticket | None) -> Outcome:
             in_reply_to=msg.message_id,
             context=ctx,
         )
-    return Outcome(Kind.REJECTED, d.reason)
+    return Outcome(Kind.REJECTED, d.reason, refusal=Refusal(d.reason))
 
 
 def sender_contact(u: Unit) -> Contact:
@@ -181,7 +186,7 @@ def _create(u: Unit, contact: Contact) -> Ticket:
             )
         _acknowledge(u, t, contact, refs, seen, cc)
     notify_agents(u, t, "new", refs, stored=stored, seen=seen)
-    if t.type == "nuevo_requerimiento":  # P13: e.g. support.default_type set to it
+    if t.type is TicketType.FEATURE_REQUEST:  # P13: e.g. support.default_type set to it
         told = forward_to_committee(s, u.app, t, now)
         if told is not None and not u.silent:
             told()
@@ -251,7 +256,7 @@ def reopen(u: Unit, ticket: Ticket | None) -> Outcome:
     r = _customer_reply(u, ticket)
     t, refs = r.t, r.refs
     s, msg, now = u.s, u.msg, u.now
-    transition(s, t, "open", now, msg.from_addr, "customer reply")
+    transition(s, t, State.OPEN, now, msg.from_addr, "customer reply")
     add_event(s, t, now, "reopened", msg.from_addr)
     restart_sla(s, u.app, t, now, msg.from_addr)
     if not u.silent:

@@ -15,7 +15,7 @@ from maildesk.mail.classify import Classification, MailKind
 from maildesk.mail.inbound import Inbound
 from maildesk.mail.refs import plus_address_number, subject_ticket_number
 from maildesk.mail.verp import bounced_row as verp_row
-from maildesk.pipeline.route import BouncedRow, Facts, SenderFacts, TicketRef
+from maildesk.pipeline.route import BouncedRow, Facts, SenderFacts, SenderKind, TicketRef, Via
 from maildesk.store.models import Contact, Customer, Inbox, Message, Outbox, Ticket
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def bounced_row(s: Session, app: App, msg: Inbound, cls: Classification) -> Boun
         if row_id is not None:
             found = s.execute(_OUTBOX_ROW.where(Outbox.id == row_id)).first()
             if found is not None:
-                return BouncedRow(found[0], found[1], found[2], "return_path")
+                return BouncedRow(found[0], found[1], found[2], Via.RETURN_PATH)
     named = {r.lower() for r in cls.bounce_recipients}
     for mid in cls.bounced_message_ids:
         if app.our_ticket_ref(mid) is None:
@@ -64,7 +64,7 @@ def bounced_row(s: Session, app: App, msg: Inbound, cls: Classification) -> Boun
         rows = s.execute(_OUTBOX_ROW.where(Outbox.message_id == mid).order_by(Outbox.id)).all()
         if rows:
             found = next((r for r in rows if r[1].strip().lower() in named), rows[0])
-            return BouncedRow(found[0], found[1], found[2], "message_id")
+            return BouncedRow(found[0], found[1], found[2], Via.MESSAGE_ID)
     return None
 
 
@@ -72,17 +72,18 @@ def find_sender(s: Session, app: App, address: str) -> SenderFacts:
     """R4 before R5: an agent is an agent even if also listed as a contact."""
     agent_id = app.agent_ids.get(address)
     if agent_id is not None:
-        return SenderFacts("agent", address, agent_id=agent_id)
+        return SenderFacts(SenderKind.AGENT, address, agent_id=agent_id)
     if app.is_committee(address):  # SPEC §10: members who are not agents decide P13
-        return SenderFacts("committee", address)
+        return SenderFacts(SenderKind.COMMITTEE, address)
     row = s.connection().execute(_CONTACT, {"email": address}).first()
     if row is None:
         # Staff who are not agents (supervisors, the committee, our own address) are never
         # treated as unregistered strangers (SPEC §10).
-        return SenderFacts("staff" if app.is_staff(address) else "unknown", address)
+        kind = SenderKind.STAFF if app.is_staff(address) else SenderKind.UNKNOWN
+        return SenderFacts(kind, address)
     contact_id, customer_id, support_until = row
     return SenderFacts(
-        "contact",
+        SenderKind.CONTACT,
         address,
         contact_id=contact_id,
         customer_id=customer_id,
@@ -90,7 +91,7 @@ def find_sender(s: Session, app: App, address: str) -> SenderFacts:
     )
 
 
-def _ticket_ref(s: Session, number: int, via: str) -> TicketRef | None:
+def _ticket_ref(s: Session, number: int, via: Via) -> TicketRef | None:
     row = s.connection().execute(_TICKET_REF, {"number": number}).first()
     return TicketRef(number, row[0], row[1], via) if row else None
 
@@ -119,17 +120,17 @@ def find_ticket(s: Session, app: App, msg: Inbound) -> TicketRef | None:
     ids = msg.references + tuple(i for i in msg.in_reply_to if i not in msg.references)
     number = ticket_from_ids(s, app, ids)
     if number is not None:
-        ref = _ticket_ref(s, number, "references")
+        ref = _ticket_ref(s, number, Via.REFERENCES)
         if ref:
             return ref
     number = plus_address_number(msg.recipients, app.cfg.support.address)
     if number is not None:
-        ref = _ticket_ref(s, number, "plus_address")
+        ref = _ticket_ref(s, number, Via.PLUS_ADDRESS)
         if ref:
             return ref
     number = subject_ticket_number(msg.subject, app.cfg.support.subject_prefix)
     if number is not None:
-        return _ticket_ref(s, number, "subject")
+        return _ticket_ref(s, number, Via.SUBJECT)
     return None
 
 
@@ -150,7 +151,7 @@ def gather(
         bounced = _ticket_ref(s, row.ticket_number, row.via) if row.ticket_number else None
     elif cls.bounced_message_ids:
         number = ticket_from_ids(s, app, tuple(cls.bounced_message_ids))
-        bounced = _ticket_ref(s, number, "references") if number else None
+        bounced = _ticket_ref(s, number, Via.REFERENCES) if number else None
     return Facts(
         duplicate=duplicate is not None,
         sender=sender,

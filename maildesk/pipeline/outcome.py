@@ -15,6 +15,16 @@ class Kind(StrEnum):
     QUARANTINED = "quarantined"  # could not be processed; kept for `quarantine replay`
 
 
+class Refusal(StrEnum):
+    """Why a message was REJECTED, for channels that answer in their protocol (SMTP 550 or
+    552); the values are the reasons the ledger shows."""
+
+    UNREGISTERED = "unregistered sender"  # R5 (P3)
+    CONTRACT_EXPIRED = "contract expired"  # R6 (P1)
+    TOO_LARGE = "message too large"  # limits.max_message_bytes
+    UNAUTHENTICATED = "agent mail not authenticated"  # §4: a forged agent, perhaps
+
+
 @dataclass(frozen=True)
 class Outcome:
     kind: Kind
@@ -22,15 +32,7 @@ class Outcome:
     ticket_number: int | None = None
     message_id: str | None = None
     duplicate: bool = False  # R1: seen before, nothing new written
-
-    @property
-    def folder_role(self) -> str:
-        """The IMAP folder the message goes to: processed | rejected | quarantine."""
-        if self.kind is Kind.REJECTED:
-            return "rejected"
-        if self.kind is Kind.QUARANTINED:
-            return "quarantine"
-        return "processed"
+    refusal: Refusal | None = None  # set when kind is REJECTED
 
 
 @dataclass(frozen=True)

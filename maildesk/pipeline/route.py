@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from maildesk.domain.lifecycle import State
 from maildesk.mail.classify import Classification, MailKind
 from maildesk.mail.inbound import Inbound
 from maildesk.mail.quotes import is_confirmation
+from maildesk.pipeline.outcome import Refusal
 
 
 class Action(StrEnum):
@@ -32,9 +34,28 @@ class Action(StrEnum):
     NEW_TICKET = "new_ticket"  # R8, R9, P11
 
 
+class SenderKind(StrEnum):
+    CONTACT = "contact"  # an active contact of an active customer
+    AGENT = "agent"  # a registered agent (R4 before R5: even if also a contact)
+    COMMITTEE = "committee"  # the feature committee's address, or a member who is no agent
+    STAFF = "staff"  # supervisors, our own address: not agents, not strangers
+    UNKNOWN = "unknown"  # anyone else (R5)
+
+
+class Via(StrEnum):
+    """How a mail named its ticket (R7's reference order)."""
+
+    REFERENCES = "references"  # In-Reply-To/References: one of our ids, or a stored one
+    PLUS_ADDRESS = "plus_address"  # support+N@
+    SUBJECT = "subject"  # the [PREFIX #N] tag
+    # R2, a bounce: the outbox row it is about, by its signed return path or a quoted id
+    RETURN_PATH = "return_path"
+    MESSAGE_ID = "message_id"
+
+
 @dataclass(frozen=True)
 class SenderFacts:
-    kind: str  # contact | agent | committee | staff | unknown
+    kind: SenderKind
     email: str
     contact_id: int | None = None
     customer_id: str | None = None
@@ -46,8 +67,8 @@ class SenderFacts:
 class TicketRef:
     number: int
     customer_id: str
-    state: str
-    via: str  # references | plus_address | subject
+    state: State
+    via: Via
 
 
 @dataclass(frozen=True)
@@ -58,7 +79,7 @@ class BouncedRow:
     id: int
     to_addr: str
     ticket_number: int | None
-    via: str  # return_path | message_id
+    via: Via  # RETURN_PATH or MESSAGE_ID
 
 
 @dataclass(frozen=True)
@@ -107,7 +128,11 @@ def r3_automatic(msg: Inbound, cls: Classification, f: Facts) -> Decision | None
         return None
     reason = f"automatic: {cls.reason}" if cls.reason else "automatic"
     t = f.ticket
-    if t is not None and f.sender.kind == "contact" and t.customer_id == f.sender.customer_id:
+    if (
+        t is not None
+        and f.sender.kind is SenderKind.CONTACT
+        and t.customer_id == f.sender.customer_id
+    ):
         return Decision(Action.AUTO_ON_TICKET, "R3", reason, ticket=t.number)
     return Decision(Action.IGNORE, "R3", reason)
 
@@ -116,9 +141,9 @@ def r4_agent(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
     """Registered agents reply and run commands (§4); the feature committee's address and
     members who are not agents record their decision (`#viable`, SPEC §10)."""
     number = f.ticket.number if f.ticket else None
-    if f.sender.kind == "agent":
+    if f.sender.kind is SenderKind.AGENT:
         return Decision(Action.AGENT_MAIL, "R4", ticket=number)
-    if f.sender.kind == "committee":
+    if f.sender.kind is SenderKind.COMMITTEE:
         return Decision(Action.COMMITTEE_MAIL, "R4", "committee", ticket=number)
     return None
 
@@ -126,10 +151,10 @@ def r4_agent(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
 def r5_unregistered(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
     """P3: only registered contacts open tickets; the rest are refused with a notice. Staff
     who are not agents are not strangers: their mail is kept, never answered (SPEC §10)."""
-    if f.sender.kind == "staff":
+    if f.sender.kind is SenderKind.STAFF:
         return Decision(Action.IGNORE, "R5", "staff address, not an agent")
-    if f.sender.kind == "unknown":
-        return Decision(Action.REJECT, "R5", "unregistered sender", notice="rejected_unregistered")
+    if f.sender.kind is SenderKind.UNKNOWN:
+        return Decision(Action.REJECT, "R5", Refusal.UNREGISTERED, notice="rejected_unregistered")
     return None
 
 
@@ -137,14 +162,14 @@ def r6_not_eligible(msg: Inbound, cls: Classification, f: Facts) -> Decision | N
     """P1: a customer whose contract has ended gets no ticket."""
     until = f.sender.support_until
     if until is not None and until < f.today:
-        return Decision(Action.REJECT, "R6", "contract expired", notice="contract_expired")
+        return Decision(Action.REJECT, "R6", Refusal.CONTRACT_EXPIRED, notice="contract_expired")
     return None
 
 
 def size_limit(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
     """limits.max_message_bytes: a bigger message is not ticketed (§3)."""
     if f.too_large:
-        return Decision(Action.REJECT, "size", "message too large", notice="too_large")
+        return Decision(Action.REJECT, "size", Refusal.TOO_LARGE, notice="too_large")
     return None
 
 
@@ -153,9 +178,9 @@ def r7_followup(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
     t = f.ticket
     if t is None or t.customer_id != f.sender.customer_id:
         return None
-    if t.state == "open":
+    if t.state is State.OPEN:
         return Decision(Action.FOLLOW_UP, "R7", f"reply via {t.via}", ticket=t.number)
-    if t.state == "resolved":
+    if t.state is State.RESOLVED:
         if is_confirmation(msg.new_content):
             return Decision(Action.CONFIRM, "R7", "customer confirmed", ticket=t.number)
         return Decision(Action.REOPEN, "P10", f"reply via {t.via}", ticket=t.number)

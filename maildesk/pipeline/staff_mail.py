@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 from maildesk.mail.authres import AuthVerdict, authenticate_agent_mail
 from maildesk.mail.inbound import Inbound
 from maildesk.outbound.notices import queue_mail
-from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.outcome import Kind, Outcome, Refusal
 from maildesk.pipeline.records import store_message
 from maildesk.pipeline.tickets import add_event
 from maildesk.pipeline.unit import Unit
@@ -96,8 +96,9 @@ def refuse_unauthenticated(
     )
     return Outcome(
         Kind.REJECTED,
-        f"agent mail not authenticated: {verdict.reason}",
+        f"{Refusal.UNAUTHENTICATED}: {verdict.reason}",
         ticket.number if ticket else None,
+        refusal=Refusal.UNAUTHENTICATED,
     )
 
 

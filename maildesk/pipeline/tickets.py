@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from maildesk.domain.lifecycle import resolution_values, transition_values
-from maildesk.domain.sla import sla_due_at, warning_at
+from maildesk.domain.lifecycle import State, resolution_values, transition_values
+from maildesk.domain.sla import Priority, TicketType, sla_due_at, warning_at
 from maildesk.mail.refs import clean_subject
 from maildesk.store.models import Agent, Contact, Customer, Event, Product, Resolution, Ticket
 
@@ -49,7 +49,7 @@ def new_ticket(
         type=app.cfg.support.default_type,
         priority=app.cfg.support.default_priority,
         unclassified=True,
-        state="open",
+        state=State.OPEN,
         created_at=now,
         updated_at=now,
         type_set_at=now,
@@ -166,7 +166,7 @@ _INSERT_RESOLUTION = insert(Resolution)
 def transition(
     s: Session,
     t: Ticket,
-    target: str,
+    target: State,
     now: datetime,
     actor: str,
     reason: str = "",
@@ -188,7 +188,7 @@ def transition(
 
 _OPEN_TICKETS = (
     select(func.count(Ticket.number))
-    .where(Ticket.assignee_id == Agent.id, Ticket.state == "open")
+    .where(Ticket.assignee_id == Agent.id, Ticket.state == State.OPEN)
     .correlate(Agent)
     .scalar_subquery()
 )
@@ -241,7 +241,7 @@ def assign(s: Session, t: Ticket, agent: Agent | None, now: datetime, actor: str
     )
 
 
-def set_type(s: Session, app: App, t: Ticket, type_: str, now: datetime, actor: str) -> bool:
+def set_type(s: Session, app: App, t: Ticket, type_: TicketType, now: datetime, actor: str) -> bool:
     """P7/P8: an agent classifies the ticket; the SLA follows the new type. True if changed.
 
     `type_set_at` restarts only on a real change: T3 counts the committee's days from it."""
@@ -252,14 +252,16 @@ def set_type(s: Session, app: App, t: Ticket, type_: str, now: datetime, actor: 
     t.type = type_
     t.type_set_at = now
     t.updated_at = now
-    if type_ == "nuevo_requerimiento":
+    if type_ is TicketType.FEATURE_REQUEST:
         t.feature_reminders_sent = 0
     recompute_sla(app, t)
     add_event(s, t, now, "type", actor, **{"from": previous, "to": type_})
     return True
 
 
-def set_priority(s: Session, app: App, t: Ticket, priority: str, now: datetime, actor: str) -> bool:
+def set_priority(
+    s: Session, app: App, t: Ticket, priority: Priority, now: datetime, actor: str
+) -> bool:
     """P7/P8: priority set by an agent; the SLA is recomputed from created_at. True if changed."""
     t.unclassified = False
     if t.priority == priority:

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from maildesk.domain.sla import Priority
 from maildesk.report.data import BACKLOG_STATES, ReportData, priorities_seen
 
 if TYPE_CHECKING:
@@ -38,10 +39,10 @@ COLOURS = {
     "resolved": "#2ca02c",
     "closed": "#7f7f7f",
     "open": "#1f77b4",
-    "urgente": "#d62728",
-    "alta": "#ff7f0e",
-    "media": "#1f77b4",
-    "baja": "#7f7f7f",
+    Priority.URGENT: "#d62728",
+    Priority.HIGH: "#ff7f0e",
+    Priority.MEDIUM: "#1f77b4",
+    Priority.LOW: "#7f7f7f",
     "first_response": "#9467bd",
     "resolution": "#2ca02c",
 }

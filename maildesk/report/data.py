@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
 
+from maildesk.domain.lifecycle import State
 from maildesk.domain.sla import PRIORITIES
 from maildesk.store.models import Agent, Customer, Event, Message, Resolution, Ticket
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
     from maildesk.app import App
 
-BACKLOG_STATES = ("open", "resolved")  # closed tickets are history, not backlog
+BACKLOG_STATES = (State.OPEN, State.RESOLVED)  # closed tickets are history, not backlog
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ def _backlog(
         end = datetime.combine(w.start + timedelta(days=7), time(0), tz)
         end = min(end, until)
         while ci < len(created) and created[ci][0] <= end:
-            state[created[ci][1]] = "open"
+            state[created[ci][1]] = State.OPEN
             ci += 1
         while ei < len(changes) and changes[ei][1] <= end:
             number, _, to = changes[ei]
@@ -298,7 +299,7 @@ def _summaries(
             first_response.append(fr)
         for g in groups(r):
             g.opened += opened
-            g.open_now += r.state == "open"
+            g.open_now += r.state == State.OPEN
             if fr is not None:
                 g.first_response.append(fr)
     resolution = _resolutions(app, clocks, by_number, groups)

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
+from maildesk.domain.lifecycle import State
 from maildesk.store.models import Ticket
 
 __all__ = ["CLOSED_SHOWN", "OPEN_SHOWN", "History", "PastTicket", "customer_history"]
@@ -65,7 +66,7 @@ _NOT_CLOSED = (
     select(*_COLUMNS)
     .where(
         Ticket.customer_id == _CUSTOMER,
-        Ticket.state.in_(("open", "resolved")),
+        Ticket.state.in_((State.OPEN, State.RESOLVED)),
         Ticket.number != _EXCLUDE,
     )
     .order_by(Ticket.number.desc())
@@ -74,7 +75,7 @@ _NOT_CLOSED = (
 )
 _CLOSED = (
     select(*_COLUMNS)
-    .where(Ticket.customer_id == _CUSTOMER, Ticket.state == "closed", Ticket.number != _EXCLUDE)
+    .where(Ticket.customer_id == _CUSTOMER, Ticket.state == State.CLOSED, Ticket.number != _EXCLUDE)
     .order_by(Ticket.closed_at.desc(), Ticket.number.desc())
     .limit(CLOSED_SHOWN)
     .subquery()
@@ -90,10 +91,10 @@ def customer_history(s: Session, customer_id: str, exclude: int) -> History:
     open_: list[PastTicket] = []
     closed: list[PastTicket] = []
     for number, subject, state, created, resolved, closed_at in rows:
-        if state == "closed":
+        if state is State.CLOSED:
             closed.append(PastTicket(number, subject, state, closed_at or created))
         else:
-            at = resolved if state == "resolved" and resolved else created
+            at = resolved if state is State.RESOLVED and resolved else created
             open_.append(PastTicket(number, subject, state, at))
     open_.sort(key=lambda p: p.number, reverse=True)
     closed.sort(key=lambda p: (p.at, p.number), reverse=True)

@@ -29,6 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from maildesk.domain.lifecycle import State
+from maildesk.domain.sla import Priority, TicketType
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -58,6 +61,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class EnumText(TypeDecorator[StrEnum]):
+    """A StrEnum kept as its value in a VARCHAR (no schema change, no database enum type) and
+    read back as the enum's member, so code says `t.state is State.OPEN`."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_result_value(self, value: str | None, dialect: Any) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -124,7 +142,7 @@ class Agent(Base):
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-def only(state: str, type_: str | None = None) -> dict[str, Any]:
+def only(state: State, type_: TicketType | None = None) -> dict[str, Any]:
     """A partial index's WHERE: the tickets in one state (and of one type). The timers and
     P7 look only at open or resolved tickets; leaving the closed history (most of the table,
     growing for ever) out of their indexes makes closing a ticket delete index entries
@@ -136,20 +154,20 @@ def only(state: str, type_: str | None = None) -> dict[str, Any]:
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
-        Index("ix_tickets_resolved", "resolved_at", **only("resolved")),  # T1
-        Index("ix_tickets_open_sla", "sla_due_at", **only("open")),
-        Index("ix_tickets_open_sla_warn", "sla_warned", "sla_warn_at", **only("open")),  # T4
-        Index("ix_tickets_open_sla_breach", "sla_breached", "sla_due_at", **only("open")),  # T4
-        Index("ix_tickets_open_assignee", "assignee_id", **only("open")),  # P7 load
+        Index("ix_tickets_resolved", "resolved_at", **only(State.RESOLVED)),  # T1
+        Index("ix_tickets_open_sla", "sla_due_at", **only(State.OPEN)),
+        Index("ix_tickets_open_sla_warn", "sla_warned", "sla_warn_at", **only(State.OPEN)),  # T4
+        Index("ix_tickets_open_sla_breach", "sla_breached", "sla_due_at", **only(State.OPEN)),  # T4
+        Index("ix_tickets_open_assignee", "assignee_id", **only(State.OPEN)),  # P7 load
         # The customer's history at first attention (store/history.py): their tickets by
         # state, the closed ones by date; it also serves every lookup by customer.
         Index("ix_tickets_customer_state_closed", "customer_id", "state", "closed_at"),
-        Index("ix_tickets_open_agent_public", "last_agent_public_at", **only("open")),  # T2
+        Index("ix_tickets_open_agent_public", "last_agent_public_at", **only(State.OPEN)),  # T2
         # T3 reads only open feature requests (P13), so no other ticket is in its index.
         Index(
             "ix_tickets_open_feature_type_set",
             "type_set_at",
-            **only("open", "nuevo_requerimiento"),
+            **only(State.OPEN, TicketType.FEATURE_REQUEST),
         ),
         {"sqlite_autoincrement": True},
     )
@@ -160,10 +178,10 @@ class Ticket(Base):
     product: Mapped[str | None] = mapped_column(String(200), nullable=True)
     product_version: Mapped[str | None] = mapped_column(String(50), nullable=True)
     unsupported_version: Mapped[bool] = mapped_column(Boolean, default=False)
-    type: Mapped[str] = mapped_column(String(30))
-    priority: Mapped[str] = mapped_column(String(10))
+    type: Mapped[TicketType] = mapped_column(EnumText(TicketType, 30))
+    priority: Mapped[Priority] = mapped_column(EnumText(Priority, 10))
     unclassified: Mapped[bool] = mapped_column(Boolean, default=True)
-    state: Mapped[str] = mapped_column(String(10), default="open")
+    state: Mapped[State] = mapped_column(EnumText(State, 10), default=State.OPEN)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     type_set_at: Mapped[datetime] = mapped_column(UTCDateTime)

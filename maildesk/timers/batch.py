@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.orm import Session
 
-from maildesk.domain.lifecycle import resolution_values, transition_values
+from maildesk.domain.lifecycle import State, resolution_values, transition_values
 from maildesk.outbound.bulk import BulkMail, insert_many
 from maildesk.outbound.notices import ticket_context_of
 from maildesk.outbound.recipients import copies
@@ -153,7 +153,7 @@ class Batch:
         self._updates[row.number] = (state, pending)
         self._contexts.pop(row.number, None)
 
-    def transition(self, row: Any, target: str, reason: str, actor: str = "system") -> None:
+    def transition(self, row: Any, target: State, reason: str, actor: str = "system") -> None:
         """Change the ticket's state and record the `state` event, as `transition` does."""
         values, detail = transition_values(row, target, self.now, reason)
         ended = resolution_values(row, target, self.now)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement
 
+from maildesk.domain.lifecycle import State
+from maildesk.domain.sla import TicketType
 from maildesk.pipeline.tell import committee_addresses, feature_deadline
 from maildesk.store.models import Ticket
 from maildesk.timers.batch import Batch
@@ -18,8 +20,6 @@ from maildesk.timers.sweep import Action, Timer, detail, unique
 
 if TYPE_CHECKING:
     from maildesk.app import App
-
-FEATURE_TYPE = "nuevo_requerimiento"
 
 
 def _days(app: App) -> list[int]:
@@ -32,8 +32,8 @@ def _days(app: App) -> list[int]:
 def _where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     days = _days(app) or [0]
     return (
-        Ticket.state == "open",
-        Ticket.type == FEATURE_TYPE,
+        Ticket.state == State.OPEN,
+        Ticket.type == TicketType.FEATURE_REQUEST,
         Ticket.type_set_at <= now - timedelta(days=days[0]),
         Ticket.viable.is_(None),
         Ticket.feature_reminders_sent < len(_days(app)),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, or_
 
+from maildesk.domain.lifecycle import State
 from maildesk.store.models import Ticket
 from maildesk.timers.batch import Batch
 from maildesk.timers.sweep import Action, Timer, detail, local
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 def _t1_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     n = app.cfg.timers.resolved_to_closed_business_days
-    return (Ticket.state == "resolved", Ticket.resolved_at < app.calendar.window_start(now, n))
+    return (Ticket.state == State.RESOLVED, Ticket.resolved_at < app.calendar.window_start(now, n))
 
 
 def transcript(b: Batch, t: Any) -> str:
@@ -44,7 +45,7 @@ def _t1_decide(b: Batch, t: Any) -> Action | None:
     if due > now:
         return None
     text = transcript(b, t)
-    b.transition(t, "closed", f"no reply within {n} business days")
+    b.transition(t, State.CLOSED, f"no reply within {n} business days")
     b.event(t, "timer", **detail(timer="T1", action="close", resolved_at=t.resolved_at, due_at=due))
     b.send(
         t,
@@ -72,7 +73,7 @@ def _t2_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     that answer is `abandoned_after_days` calendar days old."""
     cutoff = now - timedelta(days=app.cfg.timers.abandoned_after_days)
     return (
-        Ticket.state == "open",
+        Ticket.state == State.OPEN,
         Ticket.last_agent_public_at <= cutoff,
         or_(
             Ticket.last_customer_at.is_(None),
@@ -86,7 +87,7 @@ def _t2_decide(b: Batch, t: Any) -> Action | None:
     days = app.cfg.timers.abandoned_after_days
     answered = t.last_agent_public_at
     assert answered is not None
-    b.transition(t, "resolved", "abandoned")
+    b.transition(t, State.RESOLVED, "abandoned")
     b.event(t, "timer", **detail(timer="T2", action="abandon", agent_answer_at=answered))
     b.send(
         t,

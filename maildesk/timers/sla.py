@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement
 
+from maildesk.domain.lifecycle import State
 from maildesk.store.models import Ticket
 from maildesk.timers.batch import Batch
 from maildesk.timers.sweep import Action, Timer, detail, local, unique
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 def _warn_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     return (
-        Ticket.state == "open",  # index ix_tickets_sla_warn
+        Ticket.state == State.OPEN,  # index ix_tickets_sla_warn
         Ticket.sla_warned.is_(False),
         Ticket.sla_warn_at <= now,
     )
@@ -32,7 +33,7 @@ def _warn_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
 
 def _breach_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     return (
-        Ticket.state == "open",  # index ix_tickets_sla_breach
+        Ticket.state == State.OPEN,  # index ix_tickets_sla_breach
         Ticket.sla_breached.is_(False),
         Ticket.sla_due_at <= now,
     )

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from maildesk.app import App
+from maildesk.channels.imap import Folder, folder_of
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind
 from maildesk.store.models import Contact, Inbox, Message, Ticket
@@ -249,7 +250,7 @@ def test_r4_agent_mail_is_stored_on_its_ticket_not_ticketed(app: App) -> None:
 
 def test_r5_p3_unregistered_sender_rejected_with_notice_no_ticket(app: App) -> None:
     out = accept(app, make_mail(sender="stranger@nowhere.example"), "t", NOW)
-    assert out.kind is Kind.REJECTED and out.folder_role == "rejected"
+    assert out.kind is Kind.REJECTED and folder_of(out) is Folder.REJECTED
     assert count(app, Ticket) == 0
     (notice,) = outbox(app, "rejected_unregistered")
     assert notice.to_addr == "stranger@nowhere.example"
@@ -522,7 +523,7 @@ def test_backslashes_in_body_kept_exactly(app: App) -> None:
 
 def test_unparseable_goes_to_quarantine(app: App) -> None:
     out = accept(app, b"\x00\x01 not a mail at all", "t", NOW)
-    assert out.kind is Kind.QUARANTINED and out.folder_role == "quarantine"
+    assert out.kind is Kind.QUARANTINED and folder_of(out) is Folder.QUARANTINE
     from maildesk.views import quarantine_list
 
     assert len(quarantine_list(app)) == 1
