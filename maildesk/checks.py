@@ -8,7 +8,6 @@ into one line of text (no `b'...'` reprs, no tabs and newlines from libpq).
 
 from __future__ import annotations
 
-import contextlib
 import re
 import ssl
 from collections.abc import Callable
@@ -16,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imapclient import IMAPClient
-
 from maildesk.app import App
-from maildesk.config import Config, config_from_dict, load_config, read_secret, read_toml
+from maildesk.channels.imap_session import close, login, settings_from_config
+from maildesk.config import Config, config_from_dict, load_config, read_toml
 from maildesk.errors import ConfigError, MaildeskError
 from maildesk.outbound.templates import Templates
 from maildesk.outbound.transports import SmtpTransport, TransportUnavailable
@@ -234,29 +232,27 @@ def _secrets(cfg: Config, report: Report, skip: set[str]) -> None:
 
 
 def _imap(cfg: Config, report: Report) -> None:
+    """The mailbox answers, takes our login and has the folder, through the consumer's own
+    login (with check's shorter timeout)."""
     i = cfg.inbound.imap
     where = f"{i.username}@{i.host}:{i.port}/{i.folder}"
     try:
-        password = read_secret(cfg, i.password_file, "inbound.imap.password_file")
+        settings = settings_from_config(cfg, timeout=TIMEOUT)
     except ConfigError:
         report.fail("imap", f"{where}: not tried, its password file cannot be read")
         return
-    client: IMAPClient | None = None
     try:
-        client = IMAPClient(i.host, port=i.port, ssl=i.ssl, timeout=TIMEOUT)
-        if i.starttls:
-            client.starttls(ssl.create_default_context())
-        client.login(i.username, password)
+        client = login(settings)
+    except Exception as exc:
+        report.fail("imap", f"{where}: {human(exc)}")
+        return
+    try:
         client.select_folder(i.folder, readonly=True)
-        client.logout()
-        client = None
     except Exception as exc:
         report.fail("imap", f"{where}: {human(exc)}")
         return
     finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.shutdown()
+        close(client)
     report.ok("imap", where)
 
 

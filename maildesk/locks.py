@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from maildesk.channels.imap import ConnectionLost
+from maildesk.channels.imap_session import ConnectionLost
 from maildesk.errors import TemporaryFailure
 from maildesk.store.db import make_engine
 

@@ -14,10 +14,6 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "maildesk"
 MODULE_LINES = 400
 FUNCTION_LINES = 60
-#: Known to be over and about to be split (issue 13 item 6), now that issue 13 item 2's
-#: edits to them have landed; an entry that no longer breaks the limit fails the test below,
-#: so this list only shrinks.
-PENDING = {"maildesk/channels/imap.py", "maildesk/config.py"}
 
 
 def _modules() -> Iterator[Path]:
@@ -59,26 +55,13 @@ def _all_long_functions() -> dict[str, int]:
     return long
 
 
-def _pending_key(key: str) -> str:
-    """A function's key as PENDING writes it: "file:line name" without the line (lines move)."""
-    file, _, rest = key.partition(":")
-    return f"{file} {rest.partition(' ')[2]}"
-
-
 def test_no_module_over_400_lines() -> None:
     """Split along the seams a module already has (a `# ---` banner is one)."""
-    assert {k: n for k, n in _long_modules().items() if k not in PENDING} == {}
+    assert _long_modules() == {}
 
 
 def test_no_function_over_60_lines() -> None:
-    long = _all_long_functions()
-    assert {k: n for k, n in long.items() if _pending_key(k) not in PENDING} == {}
-
-
-def test_pending_entries_are_still_over() -> None:
-    """Strike an entry off PENDING as soon as it keeps to the limits."""
-    over = {*_long_modules(), *(_pending_key(k) for k in _all_long_functions())}
-    assert PENDING - over == set()
+    assert _all_long_functions() == {}
 
 
 def test_the_function_guard_counts_lines_as_a_reader_does() -> None:

@@ -24,8 +24,6 @@ import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from enum import StrEnum
-from ssl import SSLContext  # the `ssl` field below hides the module's name
 from typing import Any
 
 from imapclient import IMAPClient
@@ -33,8 +31,18 @@ from imapclient.exceptions import IMAPClientError
 
 from maildesk.backoff import Backoff
 from maildesk.channels.imap_probe import UidNextProbe
+from maildesk.channels.imap_session import (
+    ConnectionLost,
+    Folder,
+    ImapSettings,
+    by_size,
+    close,
+    folder_of,
+    has_news,
+    login,
+)
 from maildesk.errors import TemporaryFailure
-from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.outcome import Outcome
 
 MAX_FAILURES = 3  # SPEC §8: after this many failures a message goes to quarantine
 # Without the probe's answer (no UIDNEXT, second connection refused), IDLE is renewed this
@@ -42,66 +50,11 @@ MAX_FAILURES = 3  # SPEC §8: after this many failures a message goes to quarant
 PROBE_FALLBACK_SECONDS = 30.0
 
 
-class Folder(StrEnum):
-    """Where a handled message is filed (`[inbound.imap] *_folder` names each)."""
-
-    PROCESSED = "processed"
-    REJECTED = "rejected"
-    QUARANTINE = "quarantine"
-
-
-_FOLDERS = {Kind.REJECTED: Folder.REJECTED, Kind.QUARANTINED: Folder.QUARANTINE}
-
-
-def folder_of(outcome: Outcome) -> Folder:
-    """The edge's translation of an outcome: rejected and quarantined mail apart from the
-    rest (ticketed, followed up, ignored), so a person can look through them."""
-    return _FOLDERS.get(outcome.kind, Folder.PROCESSED)
-
-
 Accept = Callable[[bytes, str], Outcome]
 # A whole batch in one transaction: one result per (raw, source), an Outcome or the
 # exception of a bug (see pipeline.accept.accept_batch).
 AcceptBatch = Callable[[list[tuple[bytes, str]]], list["Outcome | Exception"]]
 OnQuarantine = Callable[[bytes, str, str], None]
-
-
-@dataclass
-class ImapSettings:
-    """Connection and folder settings; mirrors `[inbound.imap]` (SPEC §6)."""
-
-    host: str
-    port: int
-    ssl: bool
-    starttls: bool
-    username: str
-    password: str
-    folder: str = "INBOX"
-    processed_folder: str = "Processed"
-    rejected_folder: str = "Rejected"
-    quarantine_folder: str = "Quarantine"
-    idle: bool = True
-    poll_seconds: float = 60
-    batch_size: int = 100
-    batch_bytes: int = 16 * 1024 * 1024  # bodies fetched (and written) together, at most
-    idle_renew_seconds: float = 25 * 60  # RFC 2177: servers may drop IDLE after 29 min
-    timeout: float = 30
-    ssl_context: SSLContext | None = None
-    retry_seconds: float = 5  # wait before offering a failed message again
-    backoff_initial: float = 1.0
-    backoff_max: float = 60.0
-
-    def folder_for(self, role: Folder) -> str:
-        """The mailbox folder configured for one of the roles."""
-        return {
-            Folder.PROCESSED: self.processed_folder,
-            Folder.REJECTED: self.rejected_folder,
-            Folder.QUARANTINE: self.quarantine_folder,
-        }[role]
-
-
-class ConnectionLost(Exception):
-    """The server said BYE or the socket closed: reconnect."""
 
 
 @dataclass
@@ -169,18 +122,7 @@ class ImapConsumer:
     # -- connection -------------------------------------------------------------
     def _login(self) -> IMAPClient:
         """Open, secure and log in a connection (the consumer's, or the probe's)."""
-        s = self.settings
-        client = IMAPClient(
-            s.host, port=s.port, ssl=s.ssl, ssl_context=s.ssl_context, timeout=s.timeout
-        )
-        try:
-            if s.starttls and not s.ssl:
-                client.starttls(s.ssl_context)
-            client.login(s.username, s.password)
-        except BaseException:
-            _close(client)
-            raise
-        return client
+        return login(self.settings)
 
     def _connect(self) -> IMAPClient:
         """Open, secure, log in, create target folders, SELECT; returns the client."""
@@ -198,7 +140,7 @@ class ImapConsumer:
                         client.create_folder(folder)
             info = client.select_folder(s.folder)
         except BaseException:
-            _close(client)
+            close(client)
             raise
         uidvalidity = int(info[b"UIDVALIDITY"])
         if self._uidvalidity is not None and uidvalidity != self._uidvalidity:
@@ -216,7 +158,7 @@ class ImapConsumer:
     def _disconnect(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            _close(client)
+            close(client)
         self._probe.close()
 
     # -- one pass ------------------------------------------------------------------
@@ -254,7 +196,7 @@ class ImapConsumer:
         than that alone): a batch of big mails is never all in memory at once."""
         sizes = client.fetch(batch, [b"RFC822.SIZE"])
         handled = 0
-        for part in _by_size(batch, sizes, self.settings.batch_bytes):
+        for part in by_size(batch, sizes, self.settings.batch_bytes):
             if self._stop.is_set():
                 break
             handled += self._handle_part(client, part)
@@ -432,7 +374,7 @@ class ImapConsumer:
                 t0 = time.monotonic()
                 slice_ = max(0.05, min(1.0, deadline - t0))
                 responses = client.idle_check(timeout=slice_)
-                if _has_news(responses):
+                if has_news(responses):
                     woke = True
                     break
                 if not responses and time.monotonic() - t0 < slice_ / 2:
@@ -441,7 +383,7 @@ class ImapConsumer:
         finally:
             responses = client.idle_done()  # raises if the connection is gone
             self._set_state("connected", "new mail" if woke else "")
-        _has_news(responses[1] if isinstance(responses, tuple) else [])
+        has_news(responses[1] if isinstance(responses, tuple) else [])
 
     def _stored_before_idle(self) -> bool | None:
         """Did mail arrive before this IDLE began, unannounced (imap_probe)? None: unknown."""
@@ -455,38 +397,3 @@ class ImapConsumer:
             self._uidnext = uidnext  # what the next search will see, whatever it finds
             return True
         return False
-
-
-def _by_size(uids: list[int], sizes: dict[int, Any], budget: int) -> list[list[int]]:
-    """`uids` in order, cut into parts whose RFC822.SIZE adds up to at most `budget`."""
-    parts: list[list[int]] = [[]]
-    total = 0
-    for uid in uids:
-        size = int((sizes.get(uid) or {}).get(b"RFC822.SIZE", 0))
-        if parts[-1] and total + size > budget:
-            parts.append([])
-            total = 0
-        parts[-1].append(uid)
-        total += size
-    return [p for p in parts if p]
-
-
-def _has_news(responses: list[Any]) -> bool:
-    """True for EXISTS/RECENT; raises ConnectionLost on BYE."""
-    news = False
-    for r in responses:
-        if isinstance(r, tuple) and len(r) >= 2:
-            if r[0] == b"BYE":
-                raise ConnectionLost(r[1].decode(errors="replace") if r[1] else "BYE")
-            if r[1] in (b"EXISTS", b"RECENT"):
-                news = True
-    return news
-
-
-def _close(client: IMAPClient) -> None:
-    """Log out politely, or just drop the socket if the server is gone."""
-    try:
-        client.logout()
-    except Exception:
-        with contextlib.suppress(Exception):
-            client.shutdown()

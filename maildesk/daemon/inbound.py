@@ -7,15 +7,14 @@ failures included: a temporary failure (the database away), a bug, a quarantine.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from maildesk.channels.imap import ImapConsumer, ImapSettings
+from maildesk.channels.imap import ImapConsumer
+from maildesk.channels.imap_session import settings_from_config
 from maildesk.channels.smtp_listener import ListenerThread
-from maildesk.config import read_secret
 from maildesk.errors import TemporaryFailure
 from maildesk.locks import MailboxLock, mailbox_lock
 from maildesk.metrics import Metrics
@@ -30,31 +29,6 @@ log = logging.getLogger("maildesk.daemon")
 
 IMAP_THREAD = "maildesk-imap"
 Spawn = Callable[[str, Callable[[], None]], None]
-
-
-def imap_settings(app: App, overrides: dict[str, Any]) -> ImapSettings:
-    """`[inbound.imap]` as the consumer's settings; the password comes from its file."""
-    cfg = app.cfg
-    c = cfg.inbound.imap
-    password = (
-        read_secret(cfg, c.password_file, "inbound.imap.password_file") if c.password_file else ""
-    )
-    settings = ImapSettings(
-        host=c.host,
-        port=c.port,
-        ssl=c.ssl,
-        starttls=c.starttls,
-        username=c.username,
-        password=password,
-        folder=c.folder,
-        processed_folder=c.processed_folder,
-        rejected_folder=c.rejected_folder,
-        quarantine_folder=c.quarantine_folder,
-        idle=c.idle,
-        poll_seconds=c.poll_seconds,
-        batch_size=c.batch_size,
-    )
-    return dataclasses.replace(settings, **overrides)
 
 
 class Counted:
@@ -112,7 +86,7 @@ class Inbound:
         daemon on this mailbox waits as a standby. SMTP/LMTP: the listener's own thread."""
         mode = self.app.cfg.inbound.mode
         if mode == "imap":
-            settings = imap_settings(self.app, imap_overrides)
+            settings = settings_from_config(self.app.cfg, **imap_overrides)
             name = f"imap:{settings.host}:{settings.port}:{settings.username}:{settings.folder}"
             self.lock = mailbox_lock(self.app, name, self.stop, lock_retry_seconds)
             pipeline = Counted(self.app, self.metrics)
