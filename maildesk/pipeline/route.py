@@ -106,15 +106,15 @@ class Decision:
 Rule = Callable[[Inbound, Classification, Facts], Decision | None]
 
 
-def r1_duplicate(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """Already processed (same Message-ID, or same bytes when it has none)."""
+def already_seen(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """R1: already processed (same Message-ID, or same bytes when it has none)."""
     if f.duplicate:
         return Decision(Action.DUPLICATE, "R1", "duplicate")
     return None
 
 
-def r2_bounce(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """Bounces attach to the ticket of the mail that bounced; never answered."""
+def bounce(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """R2: bounces attach to the ticket of the mail that bounced; never answered."""
     if cls.kind is not MailKind.BOUNCE:
         return None
     if f.bounced_ticket is not None:
@@ -122,8 +122,9 @@ def r2_bounce(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
     return Decision(Action.IGNORE, "R2", "bounce")
 
 
-def r3_automatic(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """Automatic mail is recorded on its ticket for threading, never answered or ticketed."""
+def automatic_mail(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """R3: automatic mail is recorded on its ticket for threading, never answered or
+    ticketed."""
     if cls.kind is not MailKind.AUTO:
         return None
     reason = f"automatic: {cls.reason}" if cls.reason else "automatic"
@@ -137,8 +138,8 @@ def r3_automatic(msg: Inbound, cls: Classification, f: Facts) -> Decision | None
     return Decision(Action.IGNORE, "R3", reason)
 
 
-def r4_agent(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """Registered agents reply and run commands (§4); the feature committee's address and
+def from_an_agent(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """R4: registered agents reply and run commands (§4); the feature committee's address and
     members who are not agents record their decision (`#viable`, SPEC §10)."""
     number = f.ticket.number if f.ticket else None
     if f.sender.kind is SenderKind.AGENT:
@@ -148,8 +149,8 @@ def r4_agent(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
     return None
 
 
-def r5_unregistered(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """P3: only registered contacts open tickets; the rest are refused with a notice. Staff
+def unregistered_sender(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """R5 (P3): only registered contacts open tickets; the rest are refused with a notice. Staff
     who are not agents are not strangers: their mail is kept, never answered (SPEC §10)."""
     if f.sender.kind is SenderKind.STAFF:
         return Decision(Action.IGNORE, "R5", "staff address, not an agent")
@@ -158,23 +159,24 @@ def r5_unregistered(msg: Inbound, cls: Classification, f: Facts) -> Decision | N
     return None
 
 
-def r6_not_eligible(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """P1: a customer whose contract has ended gets no ticket."""
+def contract_ended(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """R6 (P1): a customer whose contract has ended gets no ticket."""
     until = f.sender.support_until
     if until is not None and until < f.today:
         return Decision(Action.REJECT, "R6", Refusal.CONTRACT_EXPIRED, notice="contract_expired")
     return None
 
 
-def size_limit(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """limits.max_message_bytes: a bigger message is not ticketed (§3)."""
+def too_large(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """size: a message over limits.max_message_bytes is not ticketed (§3)."""
     if f.too_large:
         return Decision(Action.REJECT, "size", Refusal.TOO_LARGE, notice="too_large")
     return None
 
 
-def r7_followup(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """A reply on one of the sender's own customer's tickets."""
+def reply_on_own_ticket(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
+    """R7: a reply on one of the sender's own customer's tickets: a follow-up when open,
+    reopening when resolved (P10) unless it only says thanks, a new ticket when closed (P11)."""
     t = f.ticket
     if t is None or t.customer_id != f.sender.customer_id:
         return None
@@ -193,8 +195,9 @@ def r7_followup(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
     )
 
 
-def r8_r9_new(msg: Inbound, cls: Classification, f: Facts) -> Decision:
-    """R8 (another customer's ticket: a new topic, nothing revealed) and R9."""
+def new_topic(msg: Inbound, cls: Classification, f: Facts) -> Decision:
+    """R8 (another customer's ticket: a new topic, nothing revealed) and R9: what no rule of
+    the chain claimed opens a ticket."""
     if f.ticket is not None:
         return Decision(
             Action.NEW_TICKET, "R8", "refers to another customer's ticket", notice="acknowledgement"
@@ -202,15 +205,21 @@ def r8_r9_new(msg: Inbound, cls: Classification, f: Facts) -> Decision:
     return Decision(Action.NEW_TICKET, "R9", "new topic", notice="acknowledgement")
 
 
+#: Tried top-down by `route`: the first rule that decides wins. The ids' order, except
+#: where a comment says why not.
 CHAIN: tuple[Rule, ...] = (
-    r1_duplicate,
-    r2_bounce,
-    r3_automatic,
-    r5_unregistered,  # before the size check: no notice but this one to strangers
-    size_limit,
-    r4_agent,
-    r6_not_eligible,
-    r7_followup,
+    already_seen,  # R1 first: a mail offered again changes nothing, whatever it is
+    bounce,  # R2 before R3: a bounce is automatic mail too, but it belongs to a sent mail
+    automatic_mail,  # R3 before the sender's rules: a robot is never answered
+    # R5 before the size limit: a stranger's mail, however big, gets only the unregistered
+    # notice. R5 decides only for strangers and staff who are not agents, so agents and
+    # the committee pass it untouched and meet R4 below.
+    unregistered_sender,
+    # The size limit before R4: an agent's oversized mail is refused like a customer's.
+    too_large,
+    from_an_agent,  # R4 before R6: an agent is never a customer, whatever contract
+    contract_ended,  # R6
+    reply_on_own_ticket,  # R7 (P10, P11); then new_topic: R8, R9
 )
 
 
@@ -220,4 +229,4 @@ def route(msg: Inbound, cls: Classification, facts: Facts) -> Decision:
         decision = rule(msg, cls, facts)
         if decision is not None:
             return decision
-    return r8_r9_new(msg, cls, facts)
+    return new_topic(msg, cls, facts)

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from maildesk.outbound.sender import flush
-from maildesk.timers.feature import T3
-from maildesk.timers.lifecycle import T1, T2
-from maildesk.timers.sla import T4_BREACH, T4_WARN
+from maildesk.timers.feature import FEATURE_REMINDER
+from maildesk.timers.lifecycle import ABANDON, CLOSE_AFTER_WINDOW
+from maildesk.timers.sla import SLA_BREACH, SLA_WARNING
 from maildesk.timers.sweep import (
     Action,
     ProgressFn,
@@ -31,7 +31,13 @@ if TYPE_CHECKING:
 __all__ = ["TIMERS", "Action", "TimerReport", "run_timers", "summary"]
 
 #: Order matters: T2 resolves before T4 looks at open tickets; a breach supersedes a warning.
-TIMERS: tuple[Timer, ...] = (T1, T2, T3, T4_BREACH, T4_WARN)
+TIMERS: tuple[Timer, ...] = (
+    CLOSE_AFTER_WINDOW,  # T1
+    ABANDON,  # T2
+    FEATURE_REMINDER,  # T3
+    SLA_BREACH,  # T4
+    SLA_WARNING,  # T4
+)
 
 
 def run_timers(

@@ -78,4 +78,4 @@ def _decide(b: Batch, t: Any) -> Action | None:
     return Action("T3", verb, t.number, f"{what}, day {day}, to {to_text}")
 
 
-T3 = Timer("T3", _where, _decide, ("type_set_at", "feature_reminders_sent"))
+FEATURE_REMINDER = Timer("T3", _where, _decide, ("type_set_at", "feature_reminders_sent"))

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # customer buys round-the-clock SLA hours, not a shorter window to comment on a resolution.
 
 
-def _t1_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
+def _close_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     n = app.cfg.timers.resolved_to_closed_business_days
     return (Ticket.state == State.RESOLVED, Ticket.resolved_at < app.calendar.window_start(now, n))
 
@@ -37,7 +37,7 @@ def transcript(b: Batch, t: Any) -> str:
     return b.transcript(t)
 
 
-def _t1_decide(b: Batch, t: Any) -> Action | None:
+def _close(b: Batch, t: Any) -> Action | None:
     app, now = b.app, b.now
     n = app.cfg.timers.resolved_to_closed_business_days
     assert t.resolved_at is not None  # the WHERE clause guarantees it
@@ -62,13 +62,13 @@ def _t1_decide(b: Batch, t: Any) -> Action | None:
     )
 
 
-T1 = Timer("T1", _t1_where, _t1_decide, transcripts=True, to_requester=True)
+CLOSE_AFTER_WINDOW = Timer("T1", _close_where, _close, transcripts=True, to_requester=True)
 
 
 # -- T2 -------------------------------------------------------------------------------------
 
 
-def _t2_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
+def _abandon_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     """Open, support spoke last (a public agent answer; notices never set this column), and
     that answer is `abandoned_after_days` calendar days old."""
     cutoff = now - timedelta(days=app.cfg.timers.abandoned_after_days)
@@ -82,7 +82,7 @@ def _t2_where(app: App, now: datetime) -> Sequence[ColumnElement[bool]]:
     )
 
 
-def _t2_decide(b: Batch, t: Any) -> Action | None:
+def _abandon(b: Batch, t: Any) -> Action | None:
     app = b.app
     days = app.cfg.timers.abandoned_after_days
     answered = t.last_agent_public_at
@@ -107,4 +107,4 @@ def _t2_decide(b: Batch, t: Any) -> Action | None:
     )
 
 
-T2 = Timer("T2", _t2_where, _t2_decide, ("last_agent_public_at",), to_requester=True)
+ABANDON = Timer("T2", _abandon_where, _abandon, ("last_agent_public_at",), to_requester=True)

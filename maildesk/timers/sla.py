@@ -100,5 +100,5 @@ def _breach_decide(b: Batch, t: Any) -> Action | None:
 
 
 # Breach runs first so a ticket overdue for both gets the escalation only.
-T4_BREACH = Timer("T4", _breach_where, _breach_decide, ("sla_warned",))
-T4_WARN = Timer("T4", _warn_where, _warn_decide, ("sla_warn_at",))
+SLA_BREACH = Timer("T4", _breach_where, _breach_decide, ("sla_warned",))
+SLA_WARNING = Timer("T4", _warn_where, _warn_decide, ("sla_warn_at",))

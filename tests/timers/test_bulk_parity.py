@@ -18,8 +18,8 @@ from maildesk.pipeline.accept import accept
 from maildesk.pipeline.tickets import transition
 from maildesk.store.models import Event, Ticket
 from maildesk.timers.batch import Batch
-from maildesk.timers.lifecycle import T1
-from maildesk.timers.sla import T4_BREACH
+from maildesk.timers.lifecycle import CLOSE_AFTER_WINDOW
+from maildesk.timers.sla import SLA_BREACH
 from tests.helpers import NOW, make_mail
 
 LATER = NOW + timedelta(days=40)
@@ -41,7 +41,7 @@ def test_t4_bulk_ticket_context_is_queue_mails(app: App) -> None:
     with app.db.transaction() as s:
         t = s.get(Ticket, number)
         assert t is not None and t.sla_due_at is not None
-        (row,) = Batch(s, app, t.sla_due_at).load(T4_BREACH, [number])
+        (row,) = Batch(s, app, t.sla_due_at).load(SLA_BREACH, [number])
         assert ticket_context_of(app, row._asdict()) == ticket_context(app, t)
 
 
@@ -58,7 +58,7 @@ def test_t1_bulk_transcript_is_views_transcript_text(app: App) -> None:
         assert t is not None
         expected = transcript_text(s, app, t)
         batch = Batch(s, app, LATER)
-        (row,) = batch.load(T1, [number])
+        (row,) = batch.load(CLOSE_AFTER_WINDOW, [number])
         assert batch.transcript(row) == expected
     assert "Sigue igual." in expected
 
