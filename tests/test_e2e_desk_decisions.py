@@ -27,6 +27,7 @@ from sqlalchemy import select
 from maildesk.app import App
 from maildesk.cli import main
 from maildesk.daemon import Daemon
+from maildesk.domain.lifecycle import State
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Outbox, Ticket
 from tests.helpers import make_mail, wait_until
@@ -225,7 +226,7 @@ def test_issue8_reopened_ticket_is_not_escalated_as_breached_at_the_next_sweep(
         lambda: d.metrics.value("maildesk_timer_runs_total") >= runs + 2, 20, "two more sweeps"
     )
     t = _ticket(desk, 1)
-    assert t.state == "open" and not t.sla_breached and t.sla_due_at is not None
+    assert t.state is State.OPEN and not t.sla_breached and t.sla_due_at is not None
     assert t.reopened_at is not None and t.sla_due_at > t.reopened_at
     with desk.db.transaction() as s:
         escalations = s.scalars(

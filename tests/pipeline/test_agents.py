@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from maildesk.app import App
+from maildesk.domain.lifecycle import State
+from maildesk.domain.sla import Priority, TicketType
 from maildesk.pipeline.accept import accept
-from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.outcome import Kind, Outcome, Refusal
 from maildesk.pipeline.tickets import transition
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Message, Outbox, Ticket
@@ -127,7 +129,7 @@ def test_s4_relay_answer_stripped_threaded_from_support_without_auto_submitted(a
     assert "escribió" not in text and "error 500" not in text  # quoted history gone
     assert text.count("Agente Uno") == 1  # the template signs; the typed name was removed
     t = _ticket(app, number)
-    assert t.priority == "alta" and t.last_agent_public_at == LATER
+    assert t.priority is Priority.HIGH and t.last_agent_public_at == LATER
 
 
 def test_s4_relay_threads_to_customers_last_message_and_removes_dash_signature(app: App) -> None:
@@ -226,7 +228,7 @@ def test_p7_type_invalid(app: App) -> None:
     number = _open(app)
     out = _reply(app, number, "#type hardware\n")
     _assert_rejected(app, number, out, "hardware")
-    assert _ticket(app, number).type == "soporte"
+    assert _ticket(app, number).type is TicketType.SUPPORT
 
 
 @pytest.mark.parametrize("line", ["#priority alta", "#prioridad Alta", "#priority high"])
@@ -398,7 +400,7 @@ def test_p6_close_command_sends_transcript(app: App, line: str) -> None:
     _reply(app, number, "#note\nSolo interno: cliente difícil.\n")
     _reply(app, number, f"{line}\nCerramos el ticket, gracias.\n", when=LATER + timedelta(1))
     t = _ticket(app, number)
-    assert t.state == "closed" and t.closed_at == LATER + timedelta(1)
+    assert t.state is State.CLOSED and t.closed_at == LATER + timedelta(1)
     (closed,) = outbox(app, "closed")
     (part,) = list(_headers(closed).iter_attachments())
     assert part.get_filename() == f"ticket-{number}.txt"
@@ -412,7 +414,7 @@ def test_p11_commands_and_answers_on_closed_ticket_refused(app: App) -> None:
     _reply(app, number, "#close\n")
     out = _reply(app, number, "#priority alta\nOtra cosa.\n", when=LATER + timedelta(1))
     _assert_rejected(app, number, out, "closed")
-    assert _ticket(app, number).priority == "media"
+    assert _ticket(app, number).priority is Priority.MEDIUM
 
 
 # --- #note ----------------------------------------------------------------------------------
@@ -424,7 +426,7 @@ def test_s4_note_is_internal_and_not_relayed(app: App, line: str) -> None:
     out = _reply(app, number, f"{line}\n#priority alta\nEl cliente usa una versión vieja.\n")
     assert out.reason == "internal note"
     assert outbox(app, "agent_reply") == []
-    assert _ticket(app, number).priority == "alta"  # other commands still apply
+    assert _ticket(app, number).priority is Priority.HIGH  # other commands still apply
     (note,) = [m for m in ticket_detail(app, number)["messages"] if m["kind"] == "note"]
     assert note["body"].startswith("El cliente usa una versión vieja.")
 
@@ -448,7 +450,7 @@ def test_p15_out_of_scope_notice_and_resolve(make_app, registry_file) -> None:
     assert notice.to_addr == "ana@acme.example"
     assert "depuración de macros" in text and "consultoria@bitam.example" in text
     t = _ticket(app, number)
-    assert t.state == "resolved" and "depuración de macros" in t.resolution_reason
+    assert t.state is State.RESOLVED and "depuración de macros" in t.resolution_reason
     assert outbox(app, "resolved") == []  # the out_of_scope notice says it is resolved
 
 
@@ -457,7 +459,7 @@ def test_p15_out_of_scope_alias_and_missing_reason(app: App) -> None:
     _assert_rejected(app, number, _reply(app, number, "#out-of-scope\n"), "reason")
     other = _open(app, "otro", 2)
     _reply(app, other, "#fuera-de-alcance es un producto de terceros\n")
-    assert _ticket(app, other).state == "resolved"
+    assert _ticket(app, other).state is State.RESOLVED
 
 
 # --- #type nuevo_requerimiento and #viable (P13) --------------------------------------------
@@ -597,7 +599,7 @@ def secure_app(make_app, registry_file) -> App:
 
 
 def _assert_refused(app: App, number: int, out: Outcome) -> None:
-    assert out.kind is Kind.REJECTED and "not authenticated" in out.reason
+    assert out.kind is Kind.REJECTED and out.refusal is Refusal.UNAUTHENTICATED
     (notice,) = outbox(app, "agent_unauthenticated")
     assert notice.to_addr == AGENT
     assert outbox(app, "agent_reply") == [] and outbox(app, "resolved") == []
@@ -644,7 +646,7 @@ def test_s4_dmarc_pass_from_trusted_authserv_accepted(secure_app: App) -> None:
         secure_app, number, "#priority alta\nYa quedó.\n", headers={"Authentication-Results": ar}
     )
     assert out.kind is Kind.FOLLOWED_UP and out.reason == "agent answer relayed"
-    assert _ticket(secure_app, number).priority == "alta"
+    assert _ticket(secure_app, number).priority is Priority.HIGH
     assert len(outbox(secure_app, "agent_reply")) == 1
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from maildesk.app import App
+from maildesk.domain.lifecycle import State
 from maildesk.errors import TemporaryFailure
 from maildesk.pipeline import accept as pipeline
 from maildesk.pipeline.accept import accept_batch
@@ -127,7 +128,7 @@ def test_p11_batch_sees_a_ticket_closed_earlier_in_the_same_batch(app: App) -> N
     assert _kinds(results) == [Kind.FOLLOWED_UP, Kind.TICKETED]
     with app.db.transaction() as s:
         first, second = s.get(Ticket, 1), s.get(Ticket, 2)
-        assert first is not None and first.state == "closed"
+        assert first is not None and first.state is State.CLOSED
         assert second is not None and second.follows_up == 1
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from maildesk.app import App
 from maildesk.cli.words import Words
+from maildesk.domain.sla import Priority
 from maildesk.outbound.sender import flush
 from maildesk.outbound.templates import format_size
 from maildesk.pipeline.accept import accept
@@ -301,7 +302,7 @@ def test_item1_adjuntos_unknown_name_or_number_gets_an_error_mail_and_nothing_el
     assert not [r for r in smtp_sink.messages if "ana@acme.example" in r.rcpt_tos]
     with app.db.transaction() as s:
         t = s.get(Ticket, number)
-        assert t is not None and t.priority == "media"  # all or nothing (§4)
+        assert t is not None and t.priority is Priority.MEDIUM  # all or nothing (§4)
 
 
 def test_item1_adjuntos_on_a_ticket_without_files_is_refused(

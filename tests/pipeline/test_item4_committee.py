@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from maildesk.app import App
 from maildesk.pipeline.accept import accept
-from maildesk.pipeline.outcome import Kind, Outcome
+from maildesk.pipeline.outcome import Kind, Outcome, Refusal
 from maildesk.registry import import_registry_file
 from maildesk.store.models import Event, Message, Outbox, Ticket
 from maildesk.timers import run_timers
@@ -144,7 +144,7 @@ def test_item4_committee_needs_the_agents_authentication(
     number = _feature_request_authenticated(app)
     forged = {"Authentication-Results": PASS.replace("mx.support.example", "evil.example")}
     out = _committee_answers(app, number, "#viable si", headers=forged)
-    assert out.kind is Kind.REJECTED and "not authenticated" in out.reason
+    assert out.kind is Kind.REJECTED and out.refusal is Refusal.UNAUTHENTICATED
     (refusal,) = outbox(app, "agent_unauthenticated")
     assert refusal.to_addr == MEMBER
     assert _ticket(app, number).viable is None and outbox(app, "feature_decision") == []

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from maildesk.app import App
+from maildesk.domain.lifecycle import State
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind
 from maildesk.pipeline.tickets import transition
@@ -77,7 +78,7 @@ def _urgent_resolved_on_time(app: App) -> tuple[int, datetime]:
     resolved = NOW + timedelta(hours=1)
     _agent(app, number, "#priority urgente\n#resolve\nYa quedó corregido.", resolved)
     t = _ticket(app, number)
-    assert t.state == "resolved" and t.sla_due_at == datetime(2026, 11, 25, 14, 0, tzinfo=MX)
+    assert t.state is State.RESOLVED and t.sla_due_at == datetime(2026, 11, 25, 14, 0, tzinfo=MX)
     return number, resolved
 
 
@@ -86,7 +87,7 @@ def test_item7_reopen_starts_a_new_sla_clock_and_is_not_breached_at_once(app: Ap
     reopened = datetime(2026, 11, 30, 9, 0, tzinfo=MX)  # Monday, days after the old due time
     assert _customer(app, number, "Volvió a fallar esta mañana.", reopened, 1) is Kind.FOLLOWED_UP
     t = _ticket(app, number)
-    assert t.state == "open" and t.reopened_at == reopened
+    assert t.state is State.OPEN and t.reopened_at == reopened
     # The new clock: 4 business hours from the reopening, current type and priority.
     assert t.sla_due_at == datetime(2026, 11, 30, 13, 0, tzinfo=MX)
     assert t.sla_warn_at == datetime(2026, 11, 30, 12, 0, tzinfo=MX)
@@ -145,7 +146,7 @@ def test_item7_t2_abandoned_resolution_is_in_the_ledger_like_an_agents(app: App)
     with app.db.transaction() as s:
         (clock,) = s.scalars(select(Resolution).where(Resolution.ticket_number == number))
         t = s.get(Ticket, number)
-        assert t is not None and t.state == "resolved"
+        assert t is not None and t.state is State.RESOLVED
         assert (clock.resolved_at, clock.sla_due_at) == (t.resolved_at, t.sla_due_at)
         assert (clock.clock_started_at, clock.type, clock.priority) == (NOW, t.type, t.priority)
 

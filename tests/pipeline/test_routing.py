@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from maildesk.app import App
 from maildesk.channels.imap import Folder, folder_of
+from maildesk.domain.lifecycle import State
 from maildesk.pipeline.accept import accept
-from maildesk.pipeline.outcome import Kind
+from maildesk.pipeline.outcome import Kind, Refusal
 from maildesk.store.models import Contact, Inbox, Message, Ticket
 from maildesk.views import ticket_detail
 from tests.helpers import NOW, count, make_mail, outbox
@@ -194,7 +195,7 @@ def test_r3_out_of_office_from_customer_recorded_on_ticket_without_reply(app: Ap
     out = accept(app, ooo, "t", NOW)
     assert out.kind is Kind.FOLLOWED_UP and out.ticket_number == 1
     assert len(outbox(app)) == sent_before
-    assert _ticket(app, 1).state == "open"
+    assert _ticket(app, 1).state is State.OPEN
 
 
 def test_r3_automatic_mail_never_opens_a_ticket(app: App) -> None:
@@ -309,7 +310,7 @@ def test_r5_deactivated_contact_is_unregistered(app: App, tmp_path) -> None:
 
 def test_r6_p1_expired_contract_gets_contract_expired_no_ticket(app: App) -> None:
     out = accept(app, make_mail(sender="otto@oldco.example"), "t", NOW)
-    assert out.kind is Kind.REJECTED and "expired" in out.reason
+    assert out.kind is Kind.REJECTED and out.refusal is Refusal.CONTRACT_EXPIRED
     assert count(app, Ticket) == 0
     assert [r.to_addr for r in outbox(app, "contract_expired")] == ["otto@oldco.example"]
 
@@ -406,7 +407,7 @@ def test_p10_reopen_within_window(app: App) -> None:
     )
     assert out.kind is Kind.FOLLOWED_UP and out.reason == "reopened"
     t = _ticket(app, 1)
-    assert t.state == "open" and t.resolved_at is None
+    assert t.state is State.OPEN and t.resolved_at is None
     assert "reopened" in [e["kind"] for e in ticket_detail(app, 1)["events"]]
 
 
@@ -420,7 +421,7 @@ def test_r7_thanks_on_resolved_ticket_is_confirmation_not_reopen(app: App) -> No
         NOW + timedelta(days=1),
     )
     assert out.kind is Kind.FOLLOWED_UP
-    assert _ticket(app, 1).state == "resolved"
+    assert _ticket(app, 1).state is State.RESOLVED
     assert "customer_confirmed" in [e["kind"] for e in ticket_detail(app, 1)["events"]]
 
 
@@ -436,7 +437,7 @@ def test_p11_reply_to_closed_ticket_opens_new_linked_ticket(app: App) -> None:
     )
     assert out.kind is Kind.TICKETED and out.ticket_number == 2
     assert ticket_detail(app, 2)["follows_up"] == 1
-    assert _ticket(app, 1).state == "closed"
+    assert _ticket(app, 1).state is State.CLOSED
     (notice,) = outbox(app, "followup_new_ticket")
     assert notice.ticket_number == 2
 
@@ -450,7 +451,7 @@ def test_p6_closed_ticket_cannot_change(app: App) -> None:
     _close(app, 1)
     with pytest.raises(IllegalTransition):
         _resolve(app, 1)
-    assert _ticket(app, 1).state == "closed"
+    assert _ticket(app, 1).state is State.CLOSED
 
 
 # --- P15, P8, P9 ----------------------------------------------------------------------------

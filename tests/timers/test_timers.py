@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from maildesk.app import App
 from maildesk.cli import main
 from maildesk.config import config_from_dict
+from maildesk.domain.lifecycle import State
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.tickets import transition
 from maildesk.store.models import Agent, Event, Message, Outbox, Ticket
@@ -118,7 +119,7 @@ def test_t1_not_before_15_business_days_and_yes_after(app: App) -> None:
     assert app.calendar.add_business_days(resolved, 15) == due
     for before in (datetime(2026, 11, 27, 12, 0, tzinfo=MX), due - US):
         report = run_timers(app, before)
-        assert report.actions == [] and _ticket(app, number).state == "resolved"
+        assert report.actions == [] and _ticket(app, number).state is State.RESOLVED
     report = run_timers(app, due)
     assert [a.line() for a in report.actions] == [
         f"T1 close #{number} (resolved 2026-11-06 12:00, 15 business days passed)"
@@ -132,9 +133,9 @@ def test_t1_uses_business_calendar_even_for_7x24_customer(app: App) -> None:
     number = _new(app, datetime(2026, 11, 5, 10, 0, tzinfo=MX), sender="gina@globex.example")
     _resolve(app, number, datetime(2026, 11, 6, 12, 0, tzinfo=MX))
     run_timers(app, datetime(2026, 11, 27, 12, 0, tzinfo=MX))  # 21 calendar days: not yet
-    assert _ticket(app, number).state == "resolved"
+    assert _ticket(app, number).state is State.RESOLVED
     run_timers(app, datetime(2026, 11, 30, 12, 0, tzinfo=MX))
-    assert _ticket(app, number).state == "closed"
+    assert _ticket(app, number).state is State.CLOSED
 
 
 def test_t1_closed_notice_has_transcript_attached(app: App) -> None:
@@ -169,7 +170,7 @@ def test_t2_abandoned_at_31_days_not_29(app: App) -> None:
     answered = NOW + timedelta(hours=2)
     _agent_answer(app, number, answered)
     run_timers(app, answered + timedelta(days=29))
-    assert _ticket(app, number).state == "open" and outbox(app, "abandoned") == []
+    assert _ticket(app, number).state is State.OPEN and outbox(app, "abandoned") == []
     at = answered + timedelta(days=31)
     report = run_timers(app, at)
     assert [a.verb for a in report.actions] == ["abandon"]
@@ -187,7 +188,7 @@ def test_t2_customer_reply_after_agent_answer_prevents_abandon(app: App) -> None
     assert accept(app, reply, "test", NOW + timedelta(days=1)).ticket_number == number
     report = run_timers(app, NOW + timedelta(days=45))
     assert [a for a in report.actions if a.timer == "T2"] == []
-    assert _ticket(app, number).state == "open"
+    assert _ticket(app, number).state is State.OPEN
 
 
 def test_t2_then_t1_closes(app: App) -> None:
@@ -195,10 +196,10 @@ def test_t2_then_t1_closes(app: App) -> None:
     _agent_answer(app, number, NOW + timedelta(hours=1))
     abandoned_at = NOW + timedelta(days=31)
     run_timers(app, abandoned_at)
-    assert _ticket(app, number).state == "resolved"
+    assert _ticket(app, number).state is State.RESOLVED
     due = app.calendar.add_business_days(abandoned_at, 15)
     run_timers(app, due - US)
-    assert _ticket(app, number).state == "resolved"
+    assert _ticket(app, number).state is State.RESOLVED
     report = run_timers(app, due)
     assert [a.line().split(" (")[0] for a in report.actions] == [f"T1 close #{number}"]
     t = _ticket(app, number)
@@ -443,13 +444,13 @@ def test_cli_timers_run_now(app: App, tmp_path: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out.splitlines()
     assert out[0] == line and out[-2].startswith("dry run, nothing written:")
     assert out[-1].startswith("database: ") and out[-1].endswith("(dry run: nothing written)")
-    assert _ticket(app, number).state == "resolved"
+    assert _ticket(app, number).state is State.RESOLVED
 
     assert main(["--config", config, "timers", "run", "--now", "2026-11-30T18:00:00Z"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == line
     assert "1 closed (T1)" in out[-2] and "outbox sent" in out[-2]
-    assert _ticket(app, number).state == "closed"
+    assert _ticket(app, number).state is State.CLOSED
 
 
 # --- the T1 index bound (property) -----------------------------------------------------------
