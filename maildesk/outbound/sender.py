@@ -1,7 +1,9 @@
 """T5: deliver what the outbox holds, to SMTP or a maildir, at least once, never twice at once.
 
-Each mail is recorded as soon as it is sent, so a sender killed at any moment sends again at
-most the one mail it had in flight. Which sender holds a row, and how a dead sender's rows are
+Rows are claimed in batches and delivered over one session (SMTP, pipelined when the server
+offers PIPELINING; a maildir syncs a batch's files together), but each mail is recorded in
+its own transaction as soon as it is through, so a sender killed at any moment sends again
+at most the one mail it had in flight. Which sender holds a row, and how a dead sender's rows are
 freed at once (PostgreSQL row locks; on SQLite the claiming process written on the row), is
 `claims.py`.
 
@@ -11,19 +13,19 @@ Rule ids: docs/rules.md.
 from __future__ import annotations
 
 import logging
-import smtplib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maildesk.errors import TemporaryFailure
 from maildesk.mail.verp import return_path
-from maildesk.outbound.claims import claim, due_rows, release
+from maildesk.outbound.claims import Claimed, Claimer
 from maildesk.outbound.notices import queue_mail
 from maildesk.outbound.transports import (
     PermanentError,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from maildesk.app import App
 
 log = logging.getLogger("maildesk.outbox")
+T = TypeVar("T")
 BACKOFF_BASE = 30.0  # seconds; doubles per attempt
 BACKOFF_CAP = 3600.0
 
@@ -56,11 +59,13 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP))
 
 
-def _recipient(row: Outbox) -> str:
-    return getaddresses([row.to_addr])[0][1] or row.to_addr
+def _recipient(to_addr: str) -> str:
+    return getaddresses([to_addr])[0][1] or to_addr
 
 
-def _finish_all(app: App, results: list[tuple[int, str | None, bool]], now: datetime) -> list[str]:
+def _finish_all(
+    app: App, results: Sequence[tuple[int, str | None, bool]], now: datetime
+) -> list[str]:
     """Record a batch of attempts in ONE transaction (a write per mail starved the sender
     of SQLite's write lock while mail kept arriving)."""
     with app.db.transaction() as s:
@@ -150,24 +155,24 @@ def alert_failure(s: Session, app: App, row: Outbox, now: datetime) -> None:
         )
 
 
-FINISH_EVERY = 10  # rows claimed per transaction on SQLite (each recorded once sent)
+#: Rows claimed at a time: delivered over one session and recorded one by one as each
+#: goes (a maildir syncs them together; see `MaildirTransport.send_many`).
+BATCH = 100
 FINISH_PATIENCE = 150.0  # seconds to keep trying to record sends (well inside the lease)
 
 
-def _finish_patiently(
-    app: App, results: list[tuple[int, str | None, bool]], now: datetime | None
-) -> list[str]:
+def _patiently(record: Callable[[], T]) -> T:
     """Record sends even while the database is briefly unavailable (a long SQLite lock):
     giving up here would leave mail that was delivered looking unsent, to go out again."""
     deadline = time.monotonic() + FINISH_PATIENCE
     delay = 1.0
     while True:
         try:
-            return _finish_all(app, results, now or datetime.now(UTC))
+            return record()
         except TemporaryFailure:
             if time.monotonic() + delay > deadline:
                 raise
-            log.warning("outbox: cannot record %d sends yet, retrying", len(results))
+            log.warning("outbox: cannot record a send yet, retrying")
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
 
@@ -181,20 +186,17 @@ class _Attempt:
     down: bool = False
 
 
-def _attempt(app: App, transport: Transport, row: Outbox) -> _Attempt:
-    try:
-        sender = return_path(app.secret, app.cfg.support.address, row.id)
-        transport.send(sender, _recipient(row), row.raw)
-    except PermanentError as exc:
-        return _Attempt(str(exc), permanent=True)
-    except TransportUnavailable as exc:
-        return _Attempt(str(exc), down=True)
-    except (smtplib.SMTPException, OSError) as exc:
-        return _Attempt(f"{type(exc).__name__}: {exc}")
-    return _Attempt()
+def _attempt(error: Exception | None) -> _Attempt:
+    if error is None:
+        return _Attempt()
+    if isinstance(error, PermanentError):
+        return _Attempt(str(error), permanent=True)
+    if isinstance(error, TransportUnavailable):
+        return _Attempt(str(error), down=True)
+    return _Attempt(f"{type(error).__name__}: {error}")
 
 
-def _count(report: FlushReport, row: Outbox, attempt: _Attempt, result: str) -> None:
+def _count(report: FlushReport, row: Claimed, attempt: _Attempt, result: str) -> None:
     if attempt.error:
         report.errors.append(f"{row.to_addr}: {attempt.error}")
     if result == "sent":
@@ -209,7 +211,7 @@ def _count(report: FlushReport, row: Outbox, attempt: _Attempt, result: str) -> 
 def flush(
     app: App,
     now: datetime | None = None,
-    limit: int = FINISH_EVERY,
+    limit: int = BATCH,
     transport: Transport | None = None,
 ) -> FlushReport:
     """Send every due row once (T5); returns counts. Safe to run from several processes,
@@ -218,53 +220,60 @@ def flush(
     own = transport is None
     transport = transport or make_transport(app)
     try:
-        if app.db.dialect == "postgresql":
-            _flush_locked(app, transport, report, now)
-        else:
-            _flush_claimed(app, transport, report, now, limit)
+        with Claimer(app) as claimer:
+            while _batch(app, claimer, transport, report, now, limit):
+                pass
     finally:
         if own:
             transport.close()
     return report
 
 
-def _flush_locked(
-    app: App, transport: Transport, report: FlushReport, now: datetime | None
-) -> None:
-    """PostgreSQL: one row at a time, sent and recorded under its row lock in one
-    transaction; a sender that dies holds nothing once its session ends."""
-    while True:
-        with app.db.transaction() as s:
-            q = due_rows(now or datetime.now(UTC), 1).with_for_update(skip_locked=True)
-            row = s.scalars(q).first()
-            if row is None:
-                return
-            attempt = _attempt(app, transport, row)
-            at = now or datetime.now(UTC)
-            result = _finish(s, app, row.id, at, attempt.error, attempt.permanent)
-        _count(report, row, attempt, result)
-        if attempt.down:
-            log.warning("outbox: transport unavailable, flush stopped: %s", attempt.error)
-            return
-
-
-def _flush_claimed(
-    app: App, transport: Transport, report: FlushReport, now: datetime | None, limit: int
-) -> None:
-    """SQLite: rows claimed `limit` at a time by this process, each recorded once sent."""
-    while True:
-        rows = claim(app, now or datetime.now(UTC), limit)
-        if not rows:
-            return
-        for i, row in enumerate(rows):
-            attempt = _attempt(app, transport, row)
-            done = [(row.id, attempt.error, attempt.permanent)]
-            (result,) = _finish_patiently(app, done, now)
-            _count(report, row, attempt, result)
+def _batch(
+    app: App,
+    claimer: Claimer,
+    transport: Transport,
+    report: FlushReport,
+    now: datetime | None,
+    limit: int,
+) -> bool:
+    """Claim up to `limit` rows, deliver them over the one session, record each in its own
+    transaction as soon as it is through. False once nothing is due or the server is down
+    (the rows not tried are given back untouched)."""
+    rows = claimer.claim(now or datetime.now(UTC), limit)
+    if not rows:
+        return False
+    address = app.cfg.support.address
+    mails = [(return_path(app.secret, address, r.id), _recipient(r.to_addr), r.raw) for r in rows]
+    done, down = 0, False
+    results = transport.send_many(mails)
+    try:
+        for i, error in results:
+            attempt = _attempt(error)
+            result = _record(app, claimer, rows[i].id, attempt, now)
+            done = i + 1
+            _count(report, rows[i], attempt, result)
             if attempt.down:
                 log.warning("outbox: transport unavailable, batch stopped: %s", attempt.error)
-                release(app, [r.id for r in rows[i + 1 :]], now or datetime.now(UTC))
-                return
+                down = True
+                break
+    finally:
+        results.close()  # a maildir drops the files it had not moved into new/ yet
+    claimer.release([r.id for r in rows[done:]], now or datetime.now(UTC))
+    claimer.unlock()
+    return not down
+
+
+def _record(
+    app: App, claimer: Claimer, row_id: int, attempt: _Attempt, now: datetime | None
+) -> str:
+    """One attempt recorded at once: a delivery through the claimer (one UPDATE), anything
+    else through `_finish` (backoff, or failure and its alert)."""
+    if attempt.error is None:
+        at = now or datetime.now(UTC)
+        return "sent" if _patiently(lambda: claimer.sent(row_id, at)) else "gone"
+    done = [(row_id, attempt.error, attempt.permanent)]
+    return _patiently(lambda: _finish_all(app, done, now or datetime.now(UTC)))[0]
 
 
 def pending_count(app: App) -> int:

@@ -8,13 +8,17 @@ not at all (`TransportUnavailable`: no session, nothing was tried), or for now (
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import mailbox
 import os
+import re
 import smtplib
 import socket
 import ssl
+import sys
 import threading
 import time
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,8 +47,15 @@ class TransportUnavailable(ConnectionError):
     An OSError, so callers that catch network errors around `connect()` keep working."""
 
 
+#: One mail to deliver: envelope sender, recipient, the bytes.
+Mail = tuple[str, str, bytes]
+#: What `send_many` yields as each mail is done, in order: its index, and None or the error.
+Done = tuple[int, Exception | None]
+
+
 class Transport(Protocol):
     def send(self, sender: str, rcpt: str, raw: bytes) -> None: ...
+    def send_many(self, mails: Sequence[Mail]) -> Generator[Done, None, None]: ...
     def close(self) -> None: ...
 
 
@@ -59,25 +70,103 @@ class MaildirTransport:
         self.path = Path(path)
         self.count = 0
 
-    def send(self, sender: str, rcpt: str, raw: bytes) -> None:
+    def _name(self) -> str:
         self.count += 1
         name = f"{time.time():.6f}.P{os.getpid()}T{threading.get_ident()}Q{self.count}."
-        name += socket.gethostname().replace("/", "_").replace(":", "_")
-        tmp = self.path / "tmp" / name
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return name + socket.gethostname().replace("/", "_").replace(":", "_")
+
+    def _write(self, raw: bytes) -> tuple[str, int]:
+        """The mail in tmp/, written but not yet synced: (name, open descriptor)."""
+        name = self._name()
+        fd = os.open(self.path / "tmp" / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, self.path / "new" / name)
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view) :]
         except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            os.close(fd)
+            self._discard(name)
             raise
+        return name, fd
+
+    def _discard(self, name: str) -> None:
+        with contextlib.suppress(OSError):
+            (self.path / "tmp" / name).unlink()
+
+    def send(self, sender: str, rcpt: str, raw: bytes) -> None:
+        for _, error in self.send_many([(sender, rcpt, raw)]):
+            if error is not None:
+                raise error
+
+    def send_many(self, mails: Sequence[Mail]) -> Generator[Done, None, None]:
+        """Every file written to tmp/ first, then synced together (`_sync`), then moved into
+        new/ one by one, each yielded as delivered before the next moves: the caller records
+        it in between. new/ is synced once at the end."""
+        written: dict[int, tuple[str, int]] = {}
+        failed: dict[int, Exception] = {}
+        try:
+            for i, (_, _, raw) in enumerate(mails):
+                try:
+                    written[i] = self._write(raw)
+                except OSError as exc:
+                    failed[i] = exc
+            for i, error in _sync([fd for _, fd in written.values()], list(written)).items():
+                failed[i] = error
+                name, fd = written.pop(i)
+                os.close(fd)
+                self._discard(name)
+            for i, (name, fd) in list(written.items()):
+                os.close(fd)
+                written[i] = (name, -1)
+            for i in range(len(mails)):
+                if i in failed:
+                    yield i, failed[i]
+                    continue
+                name = written.pop(i)[0]
+                try:
+                    os.rename(self.path / "tmp" / name, self.path / "new" / name)
+                except OSError as exc:
+                    self._discard(name)
+                    yield i, exc
+                else:
+                    yield i, None
+        finally:
+            for name, fd in written.values():  # the caller stopped early: not delivered
+                if fd >= 0:
+                    os.close(fd)
+                self._discard(name)
+            self._sync_new()
+
+    def _sync_new(self) -> None:
+        """A rename is durable once its folder is synced."""
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path / "new", os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
         self.box.close()
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _sync(fds: list[int], keys: list[int]) -> dict[int, OSError]:
+    """Make the written files durable; returns the ones that failed, by key. On Linux one
+    syncfs(2) for the batch (all in tmp/, one filesystem): each fsync(2) is a flush of the
+    disk's cache, ~2-4 ms here, so a mail each cost more than everything else in the flush.
+    Elsewhere, or if syncfs fails, one fsync per file."""
+    if _LIBC is not None and fds and _LIBC.syncfs(fds[0]) == 0:
+        return {}
+    failed: dict[int, OSError] = {}
+    for key, fd in zip(keys, fds, strict=True):
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            failed[key] = exc
+    return failed
 
 
 class SmtpTransport:
@@ -149,6 +238,35 @@ class SmtpTransport:
             self._drop()
             raise
 
+    def send_many(self, mails: Sequence[Mail]) -> Generator[Done, None, None]:
+        """Each mail in turn on this one session, yielded as the server answers its data.
+        With PIPELINING (RFC 2920) its MAIL, RCPT and DATA go in one write and their replies
+        are read together: two round trips a mail instead of four."""
+        for i, (sender, rcpt, raw) in enumerate(mails):
+            try:
+                self._send_one(sender, rcpt, raw)
+            except (PermanentError, smtplib.SMTPException, OSError) as exc:
+                yield i, exc
+            else:
+                yield i, None
+
+    def _send_one(self, sender: str, rcpt: str, raw: bytes) -> None:
+        self.connect()
+        assert self.conn is not None
+        conn = self.conn
+        try:
+            conn.ehlo_or_helo_if_needed()
+            pipelining = conn.has_extn("pipelining") and (sender + rcpt).isascii()
+            if pipelining:
+                _pipelined(conn, sender, rcpt, raw)
+                return
+        except (PermanentError, smtplib.SMTPResponseException):
+            raise  # refused: the session itself is fine (reset in _pipelined)
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+            raise
+        self.send(sender, rcpt, raw)
+
     def _drop(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
@@ -160,6 +278,46 @@ class SmtpTransport:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self.conn.quit()
             self._drop()
+
+
+_PERIODS = re.compile(rb"(?m)^\.")
+
+
+def _pipelined(conn: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
+    """One mail with MAIL, RCPT and DATA sent together; a refusal raises as `send` does
+    (5xx: PermanentError) after resetting the session for the next mail."""
+    size = f" SIZE={len(raw)}" if conn.has_extn("size") else ""
+    envelope = (
+        f"MAIL FROM:{smtplib.quoteaddr(sender)}{size}\r\n"
+        f"RCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n"
+    )
+    conn.send(envelope.encode("ascii"))
+    mail, to, data = conn.getreply(), conn.getreply(), conn.getreply()
+    refused: tuple[int, bytes] | None = None
+    if mail[0] != 250:
+        refused = mail
+    elif to[0] not in (250, 251):
+        refused = to
+    elif data[0] != 354:
+        refused = data
+    if refused is not None:
+        if data[0] == 354:  # DATA taken although the envelope failed: send an empty mail
+            conn.send(b".\r\n")
+            conn.getreply()
+        conn.rset()
+        code, text = refused
+        if 500 <= code < 600:
+            raise PermanentError(f"{code} {text!r}")
+        raise smtplib.SMTPResponseException(code, text)
+    body = _PERIODS.sub(b"..", raw)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    conn.send(body + b".\r\n")
+    code, text = conn.getreply()
+    if code != 250:
+        if 500 <= code < 600:
+            raise PermanentError(f"{code} {text!r}")
+        raise smtplib.SMTPDataError(code, text)
 
 
 def make_transport(app: App) -> Transport:

@@ -60,6 +60,10 @@ class SmtpSink:
         self.refused = 0  # how many commands were refused
         self.strict = False  # refuse lines over 998 octets (and count them in `too_long`)
         self.too_long = 0
+        # Advertise PIPELINING (RFC 2920), as Postfix and Exim do; aiosmtpd reads pipelined
+        # commands in order but does not say so itself.
+        self.pipelining = True
+        self.sessions = 0  # EHLOs answered: one per SMTP session that said EHLO
         self.port = 0
         self._cv = threading.Condition()
         self._controller: Controller | None = None
@@ -69,6 +73,15 @@ class SmtpSink:
         return {"mode": "smtp", "host": self.host, "port": self.port, "starttls": False, **extra}
 
     # -- aiosmtpd handler hooks (found by name) -----------------------------
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.sessions += 1
+        session.host_name = hostname  # the hook's job once it is defined (aiosmtpd)
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
