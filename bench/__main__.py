@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("ingest", "latency", "sweep", "memory", "replies")
+BENCHES = ("ingest", "latency", "sweep", "flush", "memory", "replies")
 
 
 def main(argv: list[str]) -> int:

@@ -149,9 +149,11 @@ def to_toml(data: dict[str, Any], prefix: str = "") -> str:
     return "".join(scalars) + "".join(tables)
 
 
-def spawn_daemon(folder: Path, server: Any, **sections: Any) -> subprocess.Popen[bytes]:
+def spawn_daemon(
+    folder: Path, server: Any, env: dict[str, str] | None = None, **sections: Any
+) -> subprocess.Popen[bytes]:
     """`python -m maildesk --config CFG run` on this folder's database, IMAP inbound from
-    `server`; output in folder/daemon.log. Stop it with `stop_daemon`."""
+    `server`; output in folder/daemon.log; `env` added to ours. Stop it with `stop_daemon`."""
     (folder / "imap.pw").write_text(IMAP_PASSWORD)
     imap = {
         "host": server.host,
@@ -170,6 +172,7 @@ def spawn_daemon(folder: Path, server: Any, **sections: Any) -> subprocess.Popen
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
 
 

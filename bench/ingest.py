@@ -3,18 +3,19 @@ acknowledgements queued, then django-helpdesk and Roundup on the same corpus, in
 
 maildesk is timed from consumer start (connect, login, SELECT) to the last message filed
 (its transaction committed, acknowledgement queued, message MOVEd), with the real
-`ImapConsumer` and `accept` in this process; with `--daemon` (once `maildesk.daemon` exists)
-the real `python -m maildesk run` subprocess is timed too, from spawn to the last ledger row.
+`ImapConsumer` and `accept` in this process; with `--daemon` the real `python -m maildesk run`
+subprocess as deployed (bench/deployed.py): READY=1 first, then the corpus APPENDed, timed to
+the INBOX drained and every acknowledgement delivered.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import contextlib
 import os
-import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,11 @@ from bench.common import (
     banner,
     cleanup,
     imap_settings,
+    load,
     make_app,
     multiappend,
     scratch,
-    spawn_daemon,
     start_dovecot,
-    stop_daemon,
 )
 from bench.corpus import Corpus, generate
 
@@ -198,37 +198,6 @@ def run_consumer(
         server.stop()
 
 
-def run_daemon(corpus: Corpus, folder: Path) -> tuple[float, Any] | None:
-    """The real daemon as a subprocess: spawn → last ledger row committed. None if absent."""
-    if importlib.util.find_spec("maildesk.daemon") is None:
-        print("   daemon: maildesk.daemon is not there yet; skipped")
-        return None
-    server = start_dovecot()
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        raws = corpus.rendered("maildesk")
-        multiappend(server, raws)
-        app = make_app(folder, corpus.registry_toml())
-        t0 = time.perf_counter()
-        proc = spawn_daemon(folder, server)
-        deadline = t0 + 600
-        done = 0
-        while time.perf_counter() < deadline and proc.poll() is None:
-            with app.db.transaction() as s:
-                done = s.execute(text("SELECT count(*) FROM inbound")).scalar_one()
-            if done >= len(raws):
-                break
-            time.sleep(0.02)
-        seconds = time.perf_counter() - t0
-        if done < len(raws):
-            print(f"   daemon: only {done}/{len(raws)} after {seconds:.1f} s; see daemon.log")
-        return seconds, app
-    finally:
-        if proc is not None:
-            stop_daemon(proc)
-        server.stop()
-
-
 def _fmt_counts(counts: dict[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in counts.items())
 
@@ -239,7 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", help="comma list of corpus sizes to run one after another")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--peers", default="helpdesk,roundup", help="comma list, or '' for none")
-    p.add_argument("--daemon", action="store_true", help="also time the daemon subprocess")
+    p.add_argument(
+        "--daemon",
+        action="store_true",
+        help="also the deployed shape: `maildesk run` timed from READY=1 (bench/deployed.py)",
+    )
+    p.add_argument("--outbound", default="maildir,smtp", help="the daemon's sender modes")
+    p.add_argument("--pg", metavar="URL", help="the daemon on PostgreSQL too (throwaway schema)")
+    p.add_argument("--spy", action="store_true", help="py-spy profile of each daemon run")
     p.add_argument("--profile", metavar="FILE", help="cProfile the consumer pass into FILE")
     p.add_argument("--stages", action="store_true", help="time maildesk's pipeline stages")
     p.add_argument("--keep", action="store_true", help="keep the run's work folder")
@@ -283,12 +259,7 @@ def _run_size(args: argparse.Namespace, n: int) -> list[tuple[str, float]]:
         rows.append(("maildesk (ImapConsumer+accept)", seconds, cpu, maildesk_counts(app)))
         app.db.dispose()
         if args.daemon:
-            result = run_daemon(corpus, _mk(folder / "daemon"))
-            if result is not None:
-                rows.append(
-                    ("maildesk (daemon process)", result[0], None, maildesk_counts(result[1]))
-                )
-                result[1].db.dispose()
+            rows += _deployed_rows(args, corpus, folder)
         from bench.peers import RUNNERS
 
         for name in [x for x in args.peers.split(",") if x]:
@@ -306,21 +277,55 @@ def _run_size(args: argparse.Namespace, n: int) -> list[tuple[str, float]]:
             f"   {name:31} {seconds:7.2f} {n / seconds:7.1f} {1000 * seconds / n:7.2f} {cpu_ms}"
             f"  {_fmt_counts(counts)}"
         )
-    _, wall0, cpu0, _ = rows[0]
-    verdict = "meets" if n / wall0 >= TARGET_RATE else "MISSES"
-    print(f"\n   maildesk {n / wall0:.0f} msg/s wall: {verdict} the {TARGET_RATE:.0f} msg/s target")
-    for name, seconds, cpu, _ in rows[1:]:
-        if name.startswith("maildesk"):
+    peers = [r for r in rows if not r[0].startswith("maildesk")]
+    for name, wall0, cpu0, _ in rows:
+        if not name.startswith("maildesk"):
             continue
-        ratio = seconds / wall0
-        verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
-        by_cpu = f", {cpu / cpu0:.1f}x by CPU time" if cpu and cpu0 else ""
-        print(
-            f"   maildesk vs {name}: {ratio:.1f}x by wall time{by_cpu}"
-            f" ({verdict} {TARGET_RATIO:.0f}x)"
-        )
+        verdict = "meets" if n / wall0 >= TARGET_RATE else "MISSES"
+        print(f"\n   {name}: {n / wall0:.0f} msg/s wall ({verdict} {TARGET_RATE:.0f} msg/s)")
+        for peer, seconds, cpu, _ in peers:
+            ratio = seconds / wall0
+            verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
+            by_cpu = f", {cpu / cpu0:.1f}x by CPU time" if cpu and cpu0 else ""
+            print(
+                f"     vs {peer}: {ratio:.1f}x by wall time{by_cpu} ({verdict} {TARGET_RATIO:.0f}x)"
+            )
     print(f"   ({os.getloadavg()[0]:.2f} load at the end)")
     return [(name, seconds) for name, seconds, _, _ in rows]
+
+
+def _deployed_rows(
+    args: argparse.Namespace, corpus: Corpus, folder: Path
+) -> list[tuple[str, float, float | None, dict[str, int]]]:
+    """The daemon as deployed, per database and sender mode (see bench/deployed.py); its
+    CPU column is the daemon process's."""
+    from bench.deployed import run_deployed
+
+    rows: list[tuple[str, float, float | None, dict[str, int]]] = []
+    for db in [None, args.pg] if args.pg else [None]:
+        for mode in [m for m in args.outbound.split(",") if m]:
+            label = f"maildesk daemon {'pg' if db else 'sqlite'} {mode}"
+            with _database(db) as url:
+                r = run_deployed(
+                    corpus, _mk(folder / label.replace(" ", "-")), outbound=mode, db_url=url,
+                    profile=args.spy,
+                )  # fmt: skip
+            print(f"   {label}: {r.seconds:.2f} s, daemon CPU {r.cpu:.2f} s ({load()})")
+            for line in r.profile:
+                print(f"      {line}")
+            rows.append((label, r.seconds, r.cpu, r.counts))
+    return rows
+
+
+@contextlib.contextmanager
+def _database(url: str | None) -> Iterator[str | None]:
+    if url is None:
+        yield None
+        return
+    from tests.servers.postgres import throwaway_schema
+
+    with throwaway_schema(url, "bench") as scoped:
+        yield scoped
 
 
 def _mk(path: Path) -> Path:

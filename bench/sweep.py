@@ -9,6 +9,7 @@ finding nothing, which must not grow with the table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import sqlite3
@@ -23,7 +24,7 @@ from bench.common import banner, cleanup, load, make_app, scratch
 from bench.corpus import generate
 
 NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Mexico City
-TARGET_SECONDS = 2.0
+TARGET_SECONDS = 1.0  # issue 12 (SPEC §9: 2 s)
 
 
 COLUMNS = (
@@ -148,8 +149,42 @@ def bulk_load(
     return time.perf_counter() - t0
 
 
-def time_sweep(app: Any) -> dict[str, Any]:
-    """T1–T4 as `run_timers` runs them, the flush (T5) timed apart, then an idle pass."""
+def bulk_load_pg(url: str, n: int, due_share: float, seed: int = 1) -> float:
+    """The same tickets into PostgreSQL with COPY (indexes dropped during the load, rebuilt
+    after, then ANALYZE as autovacuum would); returns the seconds it took."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    query = dict(u.query)
+    dsn = u.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    t0 = time.perf_counter()
+    with psycopg.connect(dsn, options=str(query.get("options", ""))) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        contacts = conn.execute("SELECT id, customer_id FROM contacts ORDER BY id").fetchall()
+        agents = [r[0] for r in conn.execute("SELECT id FROM agents ORDER BY id")]
+        indexes = conn.execute(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = 'tickets'"
+            " AND i.schemaname = current_schema() AND NOT EXISTS (SELECT 1 FROM"
+            " pg_constraint c WHERE c.conname = i.indexname)"
+        ).fetchall()
+        for name, _ in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
+        with conn.cursor().copy(f"COPY tickets ({COLUMNS}) FROM STDIN") as copy:
+            for row in _rows(n, due_share, contacts, agents, seed):
+                copy.write_row(row)
+        for _, sql in indexes:
+            conn.execute(sql)
+        conn.execute("SELECT setval(pg_get_serial_sequence('tickets', 'number'), %s)", (n,))
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE tickets")
+    return time.perf_counter() - t0
+
+
+def time_sweep(app: Any, profile: str | None = None) -> dict[str, Any]:
+    """T1–T4 as `run_timers` runs them, the flush (T5) timed apart, then an idle pass;
+    `profile`: cProfile the first pass into that file."""
     from maildesk.outbound.sender import flush
     from maildesk.timers import TIMERS
     from maildesk.timers.sweep import TimerReport, Units, sweep
@@ -175,7 +210,16 @@ def time_sweep(app: Any) -> dict[str, Any]:
         out.setdefault("cpu", time.process_time() - c0)
         return time.perf_counter() - t0, report
 
+    profiler: Any = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     out["sweep"], report = one_pass()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
     out["actions"] = len(report.actions)
     out["errors"] = len(report.errors)
     t0 = time.perf_counter()
@@ -192,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--due", type=float, default=0.01, help="share of tickets due (default 1%%)")
     p.add_argument("--analyze", action="store_true", help="run ANALYZE after the load")
     p.add_argument("--keep", action="store_true", help="keep the databases")
+    p.add_argument("--pg", metavar="URL", help="also on this PostgreSQL (a throwaway schema)")
+    p.add_argument("--profile", metavar="FILE", help="cProfile the largest sweep into FILE")
     args = p.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",") if x]
     banner(f"timer sweep: {', '.join(f'{s:,}' for s in sizes)} tickets, {args.due:.1%} due")
@@ -206,59 +252,97 @@ def main(argv: list[str] | None = None) -> int:
         timers_ready = True
     registry = generate(1).registry_toml()
     results = []
-    for n in sizes:
-        folder = scratch(f"sweep-{n}-")
-        try:
-            app = make_app(folder, registry, outbound={"maildir": str(folder / "outbox")})
-            db_path = Path(app.cfg.database.url.removeprefix("sqlite:///"))
-            app.db.dispose()
-            load_s = bulk_load(db_path, n, args.due, analyze=args.analyze)
-            print(f"   {n:>9,} tickets loaded in {load_s:.1f} s", flush=True)
-            # The load leaves ~n/4 KB of dirty pages behind; let the kernel write them out
-            # now rather than during the timed sweep (set-up, not the sweep's cost).
-            os.sync()
-            if not timers_ready:
-                continue
-            r = time_sweep(app)
-            r["n"] = n
-            results.append(r)
-            timers = ", ".join(
-                f"{tid} {runs[0][0]:.2f}s/{runs[0][1]}" for tid, runs in r["per_timer"].items()
-            )
-            idle = ", ".join(f"{tid} {runs[1][0]:.3f}s" for tid, runs in r["per_timer"].items())
-            print(f"             per timer, s/actions: {timers}")
-            print(f"             idle pass per timer: {idle}")
-            app.db.dispose()
-        finally:
-            cleanup(folder, args.keep)
-    if not results:
-        return 0
     print(
-        f"\n   {'tickets':>9} {'actions':>7} {'sweep s':>8} {'cpu s':>6} {'ms/due':>7}"
-        f" {'flush s':>8} {'idle s':>7}  (sweep excludes the T5 flush; cpu = the sweep's"
-        " process time, steadier than wall time on a shared machine; idle = second pass)"
+        f"   command: python -m bench sweep {' '.join(argv if argv is not None else sys.argv[1:])}"
+    )
+    for db in ["sqlite", "postgresql"] if args.pg else ["sqlite"]:
+        for n in sizes:
+            folder = scratch(f"sweep-{n}-")
+            try:
+                with _database(args.pg if db == "postgresql" else None) as url:
+                    r = _one_size(args, folder, registry, n, url, timers_ready)
+            finally:
+                cleanup(folder, args.keep)
+            if r is not None:
+                results.append({**r, "db": db, "load": load()})
+    if results:
+        _print(results)
+    return 0
+
+
+def _one_size(
+    args: argparse.Namespace, folder: Path, registry: str, n: int, url: str | None, ready: bool
+) -> dict[str, Any] | None:
+    sections: dict[str, Any] = {"outbound": {"maildir": str(folder / "outbox")}}
+    if url:
+        sections["database"] = {"url": url}
+    app = make_app(folder, registry, **sections)
+    app.db.dispose()
+    if url:
+        load_s = bulk_load_pg(url, n, args.due)
+    else:
+        db_path = Path(app.cfg.database.url.removeprefix("sqlite:///"))
+        load_s = bulk_load(db_path, n, args.due, analyze=args.analyze)
+    print(f"   {'postgresql' if url else 'sqlite'} {n:>9,} tickets loaded in {load_s:.1f} s")
+    # The load leaves ~n/4 KB of dirty pages behind; let the kernel write them out
+    # now rather than during the timed sweep (set-up, not the sweep's cost).
+    os.sync()
+    if not ready:
+        return None
+    r = time_sweep(app, args.profile if n == max(int(x) for x in args.sizes.split(",")) else None)
+    r["n"] = n
+    timers = ", ".join(
+        f"{tid} {runs[0][0]:.2f}s/{runs[0][1]}" for tid, runs in r["per_timer"].items()
+    )
+    idle = ", ".join(f"{tid} {runs[1][0]:.3f}s" for tid, runs in r["per_timer"].items())
+    print(f"             per timer, s/actions: {timers}")
+    print(f"             idle pass per timer: {idle}  ({load()})", flush=True)
+    app.db.dispose()
+    return r
+
+
+def _print(results: list[dict[str, Any]]) -> None:
+    print(
+        f"\n   {'db':10} {'tickets':>9} {'actions':>7} {'sweep s':>8} {'cpu s':>6} {'ms/due':>7}"
+        f" {'flush s':>8} {'mails/s':>8} {'idle s':>7}  (sweep excludes the T5 flush to the"
+        " maildir; cpu = the sweep's process time, steadier than wall time on a shared"
+        " machine; idle = second pass)"
     )
     for r in results:
         per_due = 1000 * r["sweep"] / max(1, r["actions"])
+        rate = r["sent"] / r["flush"] if r["flush"] else 0.0
         print(
-            f"   {r['n']:>9,} {r['actions']:>7} {r['sweep']:8.2f} {r['cpu']:6.2f} {per_due:7.2f}"
-            f" {r['flush']:8.2f} {r['idle']:7.3f}  errors={r['errors']} sent={r['sent']}"
+            f"   {r['db']:10} {r['n']:>9,} {r['actions']:>7} {r['sweep']:8.2f} {r['cpu']:6.2f}"
+            f" {per_due:7.2f} {r['flush']:8.2f} {rate:8.0f} {r['idle']:7.3f}"
+            f"  errors={r['errors']} sent={r['sent']}  ({r['load']})"
         )
-    if len(results) >= 2:
-        a, b = results[0], results[-1]
-        grow = b["n"] / a["n"]
-        cost = (b["sweep"] / max(1, b["actions"])) / (a["sweep"] / max(1, a["actions"]))
+    for db in {r["db"] for r in results}:
+        mine = [r for r in results if r["db"] == db]
+        if len(mine) >= 2:
+            a, b = mine[0], mine[-1]
+            grow = b["n"] / a["n"]
+            cost = (b["sweep"] / max(1, b["actions"])) / (a["sweep"] / max(1, a["actions"]))
+            print(
+                f"\n   {db}: {grow:.0f}x the tickets: sweep {b['sweep'] / a['sweep']:.1f}x,"
+                f" per due ticket {cost:.2f}x, idle {b['idle'] / max(a['idle'], 1e-9):.1f}x"
+            )
+        big = mine[-1]
+        verdict = "meets" if big["sweep"] < TARGET_SECONDS else "MISSES"
         print(
-            f"\n   {grow:.0f}x the tickets: sweep {b['sweep'] / a['sweep']:.1f}x,"
-            f" per due ticket {cost:.2f}x, idle pass {b['idle'] / max(a['idle'], 1e-9):.1f}x"
+            f"   {db}: {big['n']:,} tickets: one sweep {big['sweep']:.2f} s, {big['cpu']:.2f} s CPU"
+            f" ({verdict} the < {TARGET_SECONDS:.0f} s target)"
         )
-    big = results[-1]
-    verdict = "meets" if big["sweep"] < TARGET_SECONDS else "MISSES"
-    print(
-        f"   {big['n']:,} tickets: one sweep {big['sweep']:.2f} s"
-        f" ({verdict} the < {TARGET_SECONDS:.0f} s target), {load()}"
-    )
-    return 0
+
+
+@contextlib.contextmanager
+def _database(url: str | None) -> Iterator[str | None]:
+    if url is None:
+        yield None
+        return
+    from tests.servers.postgres import throwaway_schema
+
+    with throwaway_schema(url, "bench") as scoped:
+        yield scoped
 
 
 if __name__ == "__main__":
