@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from bench.common import REPO, banner, cleanup, load, make_app, scratch
+from bench.common import REPO, banner, cleanup, load, machine, make_app, scratch
 
 SINK = """
 import signal, sys, threading
@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     banner(f"T5 flush: {args.n} queued mails, modes {args.modes}")
-    print(f"   command: python -m bench flush {' '.join(argv or sys.argv[1:])}")
+    given = argv if argv is not None else sys.argv[1:]
+    print(f"   command: python -m bench flush {' '.join(given)}  ({machine()})")
     dbs: list[str | None] = [None] + ([args.pg] if args.pg else [])
     print(f"\n   {'db':10} {'mode':8} {'wall s':>7} {'mails/s':>8} {'cpu ms/mail':>11}  checks")
     for db in dbs:

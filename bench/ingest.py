@@ -26,6 +26,7 @@ from bench.common import (
     cleanup,
     imap_settings,
     load,
+    machine,
     make_app,
     multiappend,
     scratch,
@@ -222,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", metavar="PNG", type=Path, help="write msg/s against corpus size")
     args = p.parse_args(argv)
 
+    given = argv if argv is not None else sys.argv[1:]
+    print(f"   command: python -m bench ingest {' '.join(given)}  ({machine()})")
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [args.n]
     series: dict[str, list[tuple[int, float]]] = {}
     for n in sizes:

@@ -34,6 +34,12 @@ from maildesk.outbound.headers import (
 __all__ = ["CRLF", "compose", "one_line"]
 
 
+@functools.lru_cache(maxsize=64)
+def _date(date: datetime) -> str:
+    """Cached: a sweep's or a batch's mails all carry the same instant."""
+    return f"Date: {format_datetime(date)}"
+
+
 @functools.lru_cache(maxsize=1024)
 def _from(name: str, addr: str) -> str:
     """Cached: the team's name is encoded once, not for every mail."""
@@ -151,7 +157,7 @@ def compose(
         head.append(address_header("Cc", cc))
     head += [
         text_header("Subject", subject),
-        f"Date: {format_datetime(date)}",
+        _date(date),
         f"Message-ID: <{one_line(message_id)}>",
     ]
     if in_reply_to and valid_id(in_reply_to):

@@ -283,6 +283,13 @@ class SmtpTransport:
 _PERIODS = re.compile(rb"(?m)^\.")
 
 
+class Refused(smtplib.SMTPResponseException):
+    """A 4xx answer inside a pipelined mail: try that mail again later."""
+
+    def __str__(self) -> str:
+        return server_said(self.smtp_code, self.smtp_error)
+
+
 def _pipelined(conn: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
     """One mail with MAIL, RCPT and DATA sent together; a refusal raises as `send` does
     (5xx: PermanentError) after resetting the session for the next mail."""
@@ -307,8 +314,8 @@ def _pipelined(conn: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
         conn.rset()
         code, text = refused
         if 500 <= code < 600:
-            raise PermanentError(f"{code} {text!r}")
-        raise smtplib.SMTPResponseException(code, text)
+            raise PermanentError(server_said(code, text))
+        raise Refused(code, text)
     body = _PERIODS.sub(b"..", raw)
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
@@ -316,8 +323,8 @@ def _pipelined(conn: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
     code, text = conn.getreply()
     if code != 250:
         if 500 <= code < 600:
-            raise PermanentError(f"{code} {text!r}")
-        raise smtplib.SMTPDataError(code, text)
+            raise PermanentError(server_said(code, text))
+        raise Refused(code, text)
 
 
 def make_transport(app: App) -> Transport:

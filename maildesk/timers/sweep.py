@@ -141,7 +141,10 @@ def sweep(
     with units.read() as s:
         # Sorted here, not by ORDER BY: with table statistics SQLite would rather walk the
         # primary key in order (a full scan) than use the timer's index.
-        numbers = sorted(s.scalars(select(Ticket.number).where(*timer.where(units.app, now))))
+        # Core on the session's connection: the ORM's row machinery cost ~5 % of a 10 000
+        # ticket sweep for a list of integers.
+        q = select(Ticket.__table__.c.number).where(*timer.where(units.app, now))
+        numbers = sorted(s.connection().execute(q).scalars())
     for start in range(0, len(numbers), BATCH_SIZE):
         chunk = numbers[start : start + BATCH_SIZE]
         _sweep_chunk(units, timer, chunk, now, report)
