@@ -19,6 +19,7 @@ import asyncio
 import io
 import logging
 import socket
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
@@ -57,12 +58,20 @@ def reply_for(outcome: Outcome) -> str:
     return "250 2.0.0 OK"
 
 
-def with_return_path(mail_from: str | None, raw: bytes) -> bytes:
-    """As the final delivery agent we add Return-Path (RFC 5321 4.4): R2 needs the null sender."""
+def with_return_path(mail_from: str | None, raw: bytes, rcpt_tos: Sequence[str] = ()) -> bytes:
+    """As the final delivery agent we add Return-Path (RFC 5321 4.4): R2 needs the null
+    sender; and, as Dovecot's LDA and LMTP do, a Delivered-To per envelope recipient: a DSN
+    names the return path it came back to there even when its To: says something else (R2),
+    and so does a mail sent Bcc to `support+<number>@` (R7)."""
     if mail_from is None:
         return raw
-    clean = "".join(ch for ch in mail_from if ch not in "\r\n<>")
-    return b"Return-Path: <" + clean.encode("utf-8") + b">\r\n" + raw
+
+    def clean(address: str) -> bytes:
+        return "".join(ch for ch in address if ch not in "\r\n<>").encode("utf-8")
+
+    lines = [b"Return-Path: <" + clean(mail_from) + b">\r\n"]
+    lines += [b"Delivered-To: " + clean(rcpt) + b"\r\n" for rcpt in rcpt_tos]
+    return b"".join(lines) + raw
 
 
 def _utf8(address: str | None) -> bool:
@@ -92,7 +101,9 @@ class _SpooledServer(LimitedServer, SpooledData):
     envelope: Envelope | None
 
     def spool_prefix(self) -> bytes:
-        return with_return_path(self.envelope.mail_from if self.envelope else None, b"")
+        if self.envelope is None:
+            return b""
+        return with_return_path(self.envelope.mail_from, b"", self.envelope.rcpt_tos)
 
 
 class _SmtpServer(_SpooledServer, SMTP):
@@ -165,7 +176,7 @@ class InboundHandler:
                 if isinstance(content, bytes)
                 else content.encode("utf-8", "surrogateescape")
             )
-            spool = io.BytesIO(with_return_path(envelope.mail_from, raw))
+            spool = io.BytesIO(with_return_path(envelope.mail_from, raw, envelope.rcpt_tos))
         peer = session.peer
         where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         source = f"{self.mode}:{where}"

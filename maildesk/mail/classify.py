@@ -15,6 +15,7 @@ from email.parser import BytesHeaderParser
 from enum import StrEnum
 
 from maildesk.mail.inbound import Inbound
+from maildesk.mail.verp import is_return_path
 
 
 class MailKind(StrEnum):
@@ -33,6 +34,9 @@ class Classification:
     bounce_permanent: bool = False
     bounce_recipients: tuple[str, ...] = ()
     suppress_autoreply: bool = False
+    # Sent to an address shaped like one of our return paths (mail/verp.py), genuine or not:
+    # only that address can tie a bounce to an outbox row (SPEC §10 Bounces).
+    to_return_path: bool = False
 
 
 _DAEMON_LOCALPARTS = frozenset(("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"))
@@ -68,9 +72,14 @@ _ADDRESS = re.compile(r"[^\s<>;:\"'(),]+@[^\s<>;:\"'(),]+")
 def classify(
     msg: Inbound, loop_address: str, is_own_message_id: Callable[[str], bool]
 ) -> Classification:
-    """Bounce (R2) before automatic (R3) before normal; the reason names the signal."""
+    """Bounce (R2) before automatic (R3) before normal; the reason names the signal. Mail
+    to one of our return paths is never a person's: a bounce, or a robot's answer (R3)."""
     suppress = msg.header("x-auto-response-suppress") is not None
+    to_rp = bool(loop_address) and any(is_return_path(loop_address, a) for a in msg.recipients)
     bounce = _bounce_reason(msg)
+    auto = "" if bounce else _auto_reason(msg, loop_address, is_own_message_id)
+    if to_rp and not (bounce or auto):
+        bounce = "sent to our return path"
     if bounce:
         ids, permanent, recipients = _bounce_details(msg)
         return Classification(
@@ -80,10 +89,12 @@ def classify(
             bounce_permanent=permanent,
             bounce_recipients=recipients,
             suppress_autoreply=suppress,
+            to_return_path=to_rp,
         )
-    auto = _auto_reason(msg, loop_address, is_own_message_id)
     if auto:
-        return Classification(MailKind.AUTO, auto, suppress_autoreply=suppress)
+        return Classification(
+            MailKind.AUTO, auto, suppress_autoreply=suppress, to_return_path=to_rp
+        )
     return Classification(MailKind.NORMAL, "", suppress_autoreply=suppress)
 
 

@@ -38,12 +38,24 @@ def return_path(secret: bytes, support_address: str, row_id: int) -> str:
     return f"{local}+{TAG}-{row_id}-{_mac(secret, row_id)}@{domain}"
 
 
-def bounced_row(secret: bytes, support_address: str, address: str) -> int | None:
-    """The outbox row an address of ours stands for, if it is a genuine return path."""
+def _tag(support_address: str, address: str) -> str | None:
+    """What follows `support+bounce-` in an address of that shape, or None."""
     local, _, domain = support_address.strip().lower().rpartition("@")
     local = local.partition("+")[0]
-    pattern = rf"{re.escape(local)}\+{TAG}-(\d{{1,18}})-([0-9a-f]{{12}})@{re.escape(domain)}\.?"
+    pattern = rf"{re.escape(local)}\+{TAG}-([^@]*)@{re.escape(domain)}\.?"
     found = re.fullmatch(pattern, address.strip().strip("<>").lower())
+    return found.group(1) if found else None
+
+
+def is_return_path(support_address: str, address: str) -> bool:
+    """Shaped like a return path of ours, whether or not it is genuine: mail sent there is a
+    bounce or a robot's answer, never a customer's mail (RFC 3834 §3.3)."""
+    return _tag(support_address, address) is not None
+
+
+def bounced_row(secret: bytes, support_address: str, address: str) -> int | None:
+    """The outbox row an address of ours stands for, if it is a genuine return path."""
+    found = re.fullmatch(r"(\d{1,18})-([0-9a-f]{12})", _tag(support_address, address) or "")
     if found is None:
         return None
     row_id = int(found.group(1))

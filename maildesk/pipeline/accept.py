@@ -49,14 +49,15 @@ def _head(raw: bytes) -> bytes:
     return raw[: 64 * 1024] + b"\n\n"
 
 
-_RETURN_PATH = re.compile(rb"(?i)Return-Path:[^\r\n]*\r?\n")
+_TRACE = re.compile(rb"(?i)Return-Path:[^\r\n]*\r?\n(?:Delivered-To:[^\r\n]*\r?\n){0,100}")
 
 
 def received_size(raw: bytes) -> int:
-    """The size of the message as the sender sent it: without the `Return-Path:` line the
-    final delivery agent (our listener, the mailbox's LDA) put on top. The listener
-    advertises the limit as SIZE, so a mail within it must not fail for our own line."""
-    prepended = _RETURN_PATH.match(raw)
+    """The size of the message as the sender sent it: without the `Return-Path:` and
+    `Delivered-To:` lines the final delivery agent (our listener, the mailbox's LDA) put on
+    top. The listener advertises the limit as SIZE, so a mail within it must not fail for
+    our own lines."""
+    prepended = _TRACE.match(raw)
     return len(raw) - (prepended.end() if prepended else 0)
 
 

@@ -34,7 +34,8 @@ from maildesk.pipeline.tickets import (
     unsupported_version,
 )
 from maildesk.pipeline.unit import Unit
-from maildesk.store.models import Contact, Ticket
+from maildesk.store.models import Contact, Participant, Ticket
+from maildesk.store.participants import CC
 
 
 def ignore(u: Unit, ticket: Ticket | None) -> Outcome:
@@ -43,14 +44,16 @@ def ignore(u: Unit, ticket: Ticket | None) -> Outcome:
 
 
 def bounce(u: Unit, ticket: Ticket | None) -> Outcome:
-    """R2: the bounce is kept on the ticket of the mail that bounced. Only a permanent
-    (5.x.x) failure of the address that mail was sent to suppresses automatic mail to it,
-    for `bounce_suppress_days` (SPEC §10): a report naming any other address is recorded,
-    never obeyed, so a forged bounce cannot silence another customer."""
-    assert ticket is not None  # R2 found it
+    """R2: the bounce is kept on the ticket of the mail that bounced, never answered. Only a
+    permanent (5.x.x) failure reported to the return path of one outbox row suppresses
+    automatic mail, to that row's recipient, for `bounce_suppress_days` (SPEC §10): what a
+    report names, or a Message-ID it quotes, is recorded and never obeyed, so a forged
+    bounce cannot silence another customer. A row without a ticket (a refusal, a notice to a
+    contact without a contract) still suppresses its recipient."""
     row = u.facts.bounced_row
     target = _failed_address(u)
-    store_message(u, ticket, "notice", public=False)
+    if ticket is not None:
+        store_message(u, ticket, "notice", public=False)
     add_event(
         u.s,
         ticket,
@@ -64,41 +67,39 @@ def bounce(u: Unit, ticket: Ticket | None) -> Outcome:
     )
     if target is not None:
         _suppress(u, target, ticket)
+    if ticket is None:
+        return Outcome(Kind.IGNORED, "bounce of a mail without ticket")
     return Outcome(Kind.FOLLOWED_UP, "bounce", ticket.number)
 
 
 def _failed_address(u: Unit) -> str | None:
-    """The address to suppress: the bounced row's recipient, when the report says it failed
-    for good. Through its signed return path the row is certain (any permanent failure in
-    the report counts: a forwarder may name the final address); through a quoted Message-ID
-    the report must name the row's own recipient."""
-    row, cls = u.facts.bounced_row, u.cls
-    if row is None or not cls.bounce_permanent:
+    """The address to suppress: the recipient of the row whose signed return path the
+    report came back to, when it says delivery failed for good (any permanent failure in it
+    counts: a forwarder may name the final address, not the one we wrote to)."""
+    row = u.facts.bounced_row
+    if row is None or row.via is not Via.RETURN_PATH or not u.cls.bounce_permanent:
         return None
-    address = row.to_addr.strip().lower()
-    if row.via is Via.RETURN_PATH or address in (r.lower() for r in cls.bounce_recipients):
-        return address
-    return None
+    return row.to_addr.strip().lower()
 
 
-def _suppress(u: Unit, address: str, bounced_on: Ticket) -> None:
+def _suppress(u: Unit, address: str, bounced_on: Ticket | None) -> None:
     """Suppress one contact; the event goes on the contact, on the ticket of the mail that
-    bounced and on the contact's other tickets still open, where agents look."""
+    bounced and on the contact's other tickets still open, as requester or as a colleague
+    in Cc, where agents look."""
     contact = u.s.scalar(select(Contact).where(Contact.email == address))
     if contact is None:
         return
     days = u.app.cfg.timers.bounce_suppress_days
     contact.suppressed_until = u.now + timedelta(days=days)
     detail = {"until": contact.suppressed_until.isoformat(), "days": days, "address": address}
-    numbers = [bounced_on.number] + [
-        n
-        for n in u.s.scalars(
-            select(Ticket.number).where(
-                Ticket.requester_id == contact.id, Ticket.state != State.CLOSED
-            )
-        )
-        if n != bounced_on.number
-    ]
+    open_tickets = select(Ticket.number).where(Ticket.state != State.CLOSED)
+    requested = open_tickets.where(Ticket.requester_id == contact.id)
+    copied = open_tickets.join(Participant, Participant.ticket_number == Ticket.number).where(
+        Participant.contact_id == contact.id, Participant.standing == CC
+    )
+    first = [bounced_on.number] if bounced_on is not None else []
+    others = sorted((set(u.s.scalars(requested)) | set(u.s.scalars(copied))) - set(first))
+    numbers: list[int | None] = [*first, *others] or [None]  # none open: on the contact alone
     for number in numbers:
         insert_event(u.s, number, u.now, "contact_suppressed", detail=detail, contact_id=contact.id)
 

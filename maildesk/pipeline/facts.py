@@ -46,15 +46,20 @@ _OUTBOX_ROW = select(Outbox.id, Outbox.to_addr, Outbox.ticket_number)
 
 
 def bounced_row(s: Session, app: App, msg: Inbound, cls: Classification) -> BouncedRow | None:
-    """R2: the outbox row a bounce is about. First a return path of ours it was sent to (a
-    signed one names its row: mail/verp.py), then one of our Message-IDs it quotes."""
+    """R2: the outbox row a bounce is about. Sent to a return path of ours, only that address
+    counts: signed, it names its row (mail/verp.py); unsigned or of no row, it names none. Sent
+    elsewhere (a mail from before return paths, an MTA that ignores the envelope), a Message-ID
+    of ours it quotes finds the row, to record the bounce on its ticket only: Message-IDs are
+    no secret (they travel in every reply's References), so they never suppress anyone."""
     secret, support = app.secret, app.cfg.support.address
-    for address in msg.recipients:
-        row_id = verp_row(secret, support, address)
-        if row_id is not None:
-            found = s.execute(_OUTBOX_ROW.where(Outbox.id == row_id)).first()
-            if found is not None:
-                return BouncedRow(found[0], found[1], found[2], Via.RETURN_PATH)
+    if cls.to_return_path:
+        for address in msg.recipients:
+            row_id = verp_row(secret, support, address)
+            if row_id is not None:
+                found = s.execute(_OUTBOX_ROW.where(Outbox.id == row_id)).first()
+                if found is not None:
+                    return BouncedRow(found[0], found[1], found[2], Via.RETURN_PATH)
+        return None
     named = {r.lower() for r in cls.bounce_recipients}
     for mid in cls.bounced_message_ids:
         if app.our_ticket_ref(mid) is None:
@@ -149,7 +154,7 @@ def gather(
     row = bounced_row(s, app, msg, cls) if cls.kind is MailKind.BOUNCE else None
     if row is not None:  # the bounce is about that row: nothing else it quotes counts
         bounced = _ticket_ref(s, row.ticket_number, row.via) if row.ticket_number else None
-    elif cls.bounced_message_ids:
+    elif cls.bounced_message_ids and not cls.to_return_path:
         number = ticket_from_ids(s, app, tuple(cls.bounced_message_ids))
         bounced = _ticket_ref(s, number, Via.REFERENCES) if number else None
     return Facts(

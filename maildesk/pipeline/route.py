@@ -114,11 +114,16 @@ def already_seen(msg: Inbound, cls: Classification, f: Facts) -> Decision | None
 
 
 def bounce(msg: Inbound, cls: Classification, f: Facts) -> Decision | None:
-    """R2: bounces attach to the ticket of the mail that bounced; never answered."""
+    """R2: bounces attach to the ticket of the mail that bounced; never answered. One to a
+    return path of ours that names no row we sent was not written by any MTA we mailed."""
     if cls.kind is not MailKind.BOUNCE:
         return None
     if f.bounced_ticket is not None:
         return Decision(Action.BOUNCE_ON_TICKET, "R2", "bounce", ticket=f.bounced_ticket.number)
+    if f.bounced_row is not None:  # a row without a ticket: its recipient may still be a contact
+        return Decision(Action.BOUNCE_ON_TICKET, "R2", "bounce")
+    if cls.to_return_path:
+        return Decision(Action.IGNORE, "R2", "bounce to a return path we never used")
     return Decision(Action.IGNORE, "R2", "bounce")
 
 

@@ -189,3 +189,17 @@ def test_r3_read_receipt_report_is_automatic() -> None:
 def test_normal_mail_is_normal() -> None:
     result = classify(corpus("gmail_reply_es.eml"), LOOP, never_ours)
     assert result == Classification(MailKind.NORMAL)
+
+
+def test_i10_mail_to_a_return_path_is_never_a_persons() -> None:
+    """RFC 3834 §3.3: only robots answer a return path. Written like a person's mail, it is
+    a bounce (R2, recorded, never answered); with robot headers, automatic (R3); the shape
+    counts, not the MAC (a forged return path is no customer's address either)."""
+    to_rp = "Delivered-To: soporte+bounce-17-0123456789ab@example.test"
+    person = run(mail(to_rp, body="Mi versión es 5.2.1 y sigue fallando."))
+    assert person.kind is MailKind.BOUNCE and person.reason == "sent to our return path"
+    assert person.to_return_path
+    robot = run(mail(to_rp, "Auto-Submitted: auto-replied"))
+    assert robot.kind is MailKind.AUTO and robot.to_return_path
+    for elsewhere in ("Cc: soporte+17@example.test", "Cc: otro+bounce-1-0@example.test"):
+        assert run(mail(elsewhere)).kind is MailKind.NORMAL

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from maildesk.app import App
 from maildesk.channels.smtp_listener import ListenerThread
-from maildesk.mail.verp import bounced_row, return_path
+from maildesk.mail.verp import bounced_row, is_return_path, return_path
 from maildesk.outbound.sender import flush
 from maildesk.pipeline.accept import accept
 from maildesk.registry import import_registry_file
@@ -88,3 +88,7 @@ def test_i10_return_path_round_trips_and_resists_forgery(row_id: int) -> None:
     forged = address.replace(f"-{row_id}-", f"-{row_id + 1}-")
     assert bounced_row(SECRET, SUPPORT, forged) is None
     assert bounced_row(SECRET, SUPPORT, SUPPORT) is None
+    # the shape, signed or not, says "a robot's mail" (classify); only the MAC names a row
+    assert is_return_path(SUPPORT, address) and is_return_path(SUPPORT, forged)
+    assert not is_return_path(SUPPORT, SUPPORT)
+    assert not is_return_path(SUPPORT, f"customerservice+{row_id}@support.example")

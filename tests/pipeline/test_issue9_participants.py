@@ -20,6 +20,7 @@ from sqlalchemy import event, select
 
 from maildesk.app import App
 from maildesk.cli import main
+from maildesk.mail.verp import return_path
 from maildesk.outbound.sender import flush
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind
@@ -360,14 +361,17 @@ def test_issue9_outbox_rows_share_the_mail(app: App) -> None:
 
 
 def test_issue9_bounce_of_a_colleagues_copy_suppresses_only_the_colleague(app: App) -> None:
-    """The copies share one Message-ID: a permanent DSN for Luis's copy (R2) stops automatic
-    mail to Luis; Ana still gets the ticket's mail, named alone."""
+    """The copies share one Message-ID but each has its own return path: a permanent DSN
+    back at Luis's (R2) stops automatic mail to Luis, recorded on the ticket where he is a
+    colleague; Ana still gets the ticket's mail, named alone."""
     number = _open(app, cc=LUIS)
-    (ack_id,) = {r.message_id for r in outbox(app, "acknowledgement")}
-    dsn = _dsn(ack_id, LUIS)
+    (luis_row,) = outbox(app, "acknowledgement", to=LUIS)
+    dsn = _dsn(luis_row.message_id, LUIS, to=return_path(app.secret, SUPPORT, luis_row.id))
     assert accept(app, dsn, "smtp:127.0.0.1", LATER).ticket_number == number
     with app.db.transaction() as s:
         suppressed = dict(s.execute(select(Contact.email, Contact.suppressed_until)).all())
+        events = s.scalars(select(Event).where(Event.kind == "contact_suppressed")).all()
+        assert [(e.ticket_number, e.detail["address"]) for e in events] == [(number, LUIS)]
     assert suppressed[LUIS] is not None and suppressed[ANA] is None
     _agent_answers(app, number, "#resolve\nQuedó resuelto.", when=LATER + timedelta(hours=1))
     # The relayed answer is a person's mail (no loop guard, SPEC §7); the notice is automatic.
@@ -375,9 +379,22 @@ def test_issue9_bounce_of_a_colleagues_copy_suppresses_only_the_colleague(app: A
     assert LUIS not in outbox(app, "resolved")[0].raw.decode()
 
 
-def _dsn(original_id: str, recipient: str) -> bytes:
+def test_issue9_colleague_forging_a_bounce_for_the_requester_silences_nobody(app: App) -> None:
+    """Luis got the acknowledgement too, so he knows its Message-ID: his DSN naming Ana,
+    quoting it, sent to the support address, is recorded and never obeyed (SPEC §10)."""
+    number = _open(app, cc=LUIS)
+    (ack_id,) = {r.message_id for r in outbox(app, "acknowledgement")}
+    forged = _dsn(ack_id, ANA).replace(b"MAILER-DAEMON@mx.acme.example", LUIS.encode())
+    assert accept(app, forged, "smtp:127.0.0.1", LATER).ticket_number == number
+    with app.db.transaction() as s:
+        assert s.scalars(select(Contact.suppressed_until)).all() == [None, None, None, None]
+    _agent_answers(app, number, "#resolve\nQuedó resuelto.", when=LATER + timedelta(hours=1))
+    assert sorted(r.to_addr for r in outbox(app, "resolved")) == [ANA, LUIS]
+
+
+def _dsn(original_id: str, recipient: str, to: str = SUPPORT) -> bytes:
     return f"""From: MAILER-DAEMON@mx.acme.example
-To: {SUPPORT}
+To: {to}
 Subject: Undelivered Mail Returned to Sender
 Message-ID: <bounce-{original_id[:12]}@mx.acme.example>
 MIME-Version: 1.0

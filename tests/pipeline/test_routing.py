@@ -11,6 +11,7 @@ from sqlalchemy import select
 from maildesk.app import App
 from maildesk.channels.imap import Folder, folder_of
 from maildesk.domain.lifecycle import State
+from maildesk.mail.verp import return_path
 from maildesk.pipeline.accept import accept
 from maildesk.pipeline.outcome import Kind, Refusal
 from maildesk.store.models import Contact, Inbox, Message, Ticket
@@ -125,11 +126,16 @@ def test_r1_without_message_id_uses_content_hash(app: App) -> None:
 # --- R2 -------------------------------------------------------------------------------------
 
 
-def _dsn(original_id: str, recipient: str, status: str = "5.1.1") -> bytes:
+def _dsn(
+    original_id: str,
+    recipient: str,
+    status: str = "5.1.1",
+    to: str = "customerservice@support.example",
+) -> bytes:
     return f"""From: MAILER-DAEMON@mx.support.example
-To: customerservice@support.example
+To: {to}
 Subject: Undelivered Mail Returned to Sender
-Message-ID: <bounce-{status}-{original_id[:8]}@mx.support.example>
+Message-ID: <bounce-{status}-{original_id[:8]}-{to.partition("@")[0]}@mx.support.example>
 MIME-Version: 1.0
 Content-Type: multipart/report; report-type=delivery-status; boundary="B"
 
@@ -158,12 +164,19 @@ Subject: whatever
 
 
 def test_r2_bounce_attaches_to_ticket_and_suppresses_contact(app: App) -> None:
+    """Back at the acknowledgement's return path (mail/verp.py), a permanent DSN suppresses
+    its recipient; the same DSN at the plain support address is only recorded."""
     accept(app, make_mail(), "t", NOW)
-    ack_id = _ack_id(app, 1)
-    out = accept(app, _dsn(ack_id, "ana@acme.example"), "t", NOW)
+    (ack,) = outbox(app, "acknowledgement")
+    out = accept(app, _dsn(ack.message_id, "ana@acme.example"), "t", NOW)
+    assert out.kind is Kind.FOLLOWED_UP and out.ticket_number == 1
+    with app.db.transaction() as s:
+        assert s.scalar(select(Contact.suppressed_until)) is None
+    to = return_path(app.secret, app.cfg.support.address, ack.id)
+    out = accept(app, _dsn(ack.message_id, "ana@acme.example", to=to), "t", NOW)
     assert out.kind is Kind.FOLLOWED_UP and out.ticket_number == 1
     kinds = [e["kind"] for e in ticket_detail(app, 1)["events"]]
-    assert "bounce" in kinds
+    assert kinds.count("bounce") == 2 and "contact_suppressed" in kinds
     with app.db.transaction() as s:
         contact = s.scalar(select(Contact).where(Contact.email == "ana@acme.example"))
         assert contact.suppressed_until is not None
