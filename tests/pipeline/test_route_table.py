@@ -16,6 +16,7 @@ from maildesk.mail.parse import parse
 from maildesk.pipeline.outcome import Refusal
 from maildesk.pipeline.route import (
     Action,
+    BouncedRow,
     Decision,
     Facts,
     SenderFacts,
@@ -45,6 +46,8 @@ STRANGER = SenderFacts(SenderKind.UNKNOWN, "eve@elsewhere.example")
 NORMAL = Classification(MailKind.NORMAL)
 BOUNCE = Classification(MailKind.BOUNCE, "dsn", bounced_message_ids=("md.1@x",))
 AUTO = Classification(MailKind.AUTO, "auto-submitted", suppress_autoreply=True)
+# Sent to an address shaped like one of our return paths (mail/verp.py)
+TO_RETURN_PATH = Classification(MailKind.BOUNCE, "sent to our return path", to_return_path=True)
 
 
 def ticket(state: State, customer: str = ACME, number: int = 7) -> TicketRef:
@@ -59,6 +62,7 @@ class Row:
     cls: Classification = NORMAL
     ticket: TicketRef | None = None
     bounced: TicketRef | None = None
+    bounced_row: BouncedRow | None = None
     duplicate: bool = False
     too_large: bool = False
     body: str = "Hola, el reporte de ventas marca error 500 desde ayer.\n"
@@ -74,6 +78,7 @@ def _decide(row: Row) -> Decision:
         bounced_ticket=row.bounced,
         today=TODAY,
         too_large=row.too_large,
+        bounced_row=row.bounced_row,
     )
     return route(msg, row.cls, facts)
 
@@ -88,6 +93,17 @@ RULES = {
     ),
     "r2_bounce_without_ticket": Row(
         sender=STRANGER, cls=BOUNCE, expect={"action": Action.IGNORE, "rule": "R2"}
+    ),
+    "r2_bounce_of_a_row_without_ticket": Row(
+        sender=STRANGER,
+        cls=TO_RETURN_PATH,
+        bounced_row=BouncedRow(3, "otto@oldco.example", None, Via.RETURN_PATH),
+        expect={"action": Action.BOUNCE_ON_TICKET, "rule": "R2", "ticket": None},
+    ),
+    "r2_bounce_to_a_return_path_of_no_row": Row(
+        sender=STRANGER,
+        cls=TO_RETURN_PATH,
+        expect={"action": Action.IGNORE, "reason": "bounce to a return path we never used"},
     ),
     "r3_auto_reply_on_own_ticket": Row(
         cls=AUTO,
@@ -174,6 +190,12 @@ ORDER = {
         bounced=ticket(State.OPEN),
         duplicate=True,
         expect={"action": Action.DUPLICATE},
+    ),
+    "r2_before_r7_a_customers_mail_to_a_return_path": Row(
+        cls=TO_RETURN_PATH,
+        ticket=ticket(State.OPEN),
+        bounced=ticket(State.OPEN, number=8),
+        expect={"action": Action.BOUNCE_ON_TICKET, "rule": "R2", "ticket": 8},
     ),
     "r2_before_r4_a_bounce_from_an_agent_address": Row(
         sender=AGENT, cls=BOUNCE, expect={"action": Action.IGNORE, "rule": "R2"}
