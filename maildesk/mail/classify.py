@@ -78,10 +78,13 @@ def classify(
     to_rp = bool(loop_address) and any(is_return_path(loop_address, a) for a in msg.recipients)
     bounce = _bounce_reason(msg)
     auto = "" if bounce else _auto_reason(msg, loop_address, is_own_message_id)
+    signalled = bool(bounce)
     if to_rp and not (bounce or auto):
         bounce = "sent to our return path"
     if bounce:
-        ids, permanent, recipients = _bounce_details(msg)
+        # Nothing but the address says "bounce": its words are a person's or a robot's, and
+        # "versión 5.2.1" is no delivery status. Only a real report can then say permanent.
+        ids, permanent, recipients = _bounce_details(msg, text_status=signalled)
         return Classification(
             MailKind.BOUNCE,
             bounce,
@@ -128,8 +131,11 @@ def _dsn_like(msg: Inbound) -> bool:
     return bool(_BOUNCE_TEXT.search(msg.subject) or _BOUNCE_TEXT.search(msg.text[:2000]))
 
 
-def _bounce_details(msg: Inbound) -> tuple[tuple[str, ...], bool, tuple[str, ...]]:
-    """(original message ids, permanent?, failed recipients) from the report's parts."""
+def _bounce_details(
+    msg: Inbound, *, text_status: bool = True
+) -> tuple[tuple[str, ...], bool, tuple[str, ...]]:
+    """(original message ids, permanent?, failed recipients) from the report's parts;
+    `text_status`: a report-less bounce may say permanent by a 5.x.x code in its text."""
     ids: list[str] = []
     permanent_rcpts: list[str] = []
     other_rcpts: list[str] = []
@@ -155,7 +161,7 @@ def _bounce_details(msg: Inbound) -> tuple[tuple[str, ...], bool, tuple[str, ...
     for value in msg.headers.get("x-failed-recipients", ()):
         other_rcpts.extend(a.lower() for a in _ADDRESS.findall(value))
     permanent = bool(permanent_rcpts)
-    if not saw_report and not permanent:
+    if text_status and not saw_report and not permanent:
         # Report-less bounce (old qmail, some NDRs): trust an explicit 5.x.x code in the text.
         status = _STATUS.search(msg.text[:5000])
         permanent = bool(status and status.group(1) == "5")
